@@ -1,0 +1,37 @@
+"""Calling datasette-llm's hooks on Datasette's plugin manager.
+
+We iterate the implementations ourselves (in pluggy's call order) rather than calling
+``pm.hook.<name>(...)``: that lets errors name the plugin at fault, lets
+``llm_filter_models`` implementations compose, and skips all work when no plugin
+implements a hook.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Iterator
+
+from datasette.plugins import pm
+
+
+def implementations(hook_name: str) -> list:
+    """Implementations of a hook in call order (pluggy calls the last registered first)."""
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    if len(impls) > 1:
+        impls.reverse()
+    return impls
+
+
+def call_each(hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+    """Yield ``(plugin_name, result)`` for every implementation, each called with the
+    keyword arguments it asks for. Results may be awaitables."""
+    for impl in implementations(hook_name):
+        yield impl.plugin_name, impl.function(**{name: kwargs[name] for name in impl.argnames})
+
+
+async def resolve(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (hooks may be sync or async)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value

@@ -1,0 +1,63 @@
+"""API key resolution: one ordered chain, one step a line.
+
+For a model used for a purpose, the first of these that yields a key wins:
+
+1. the purpose's config key (``purposes.<name>.model`` or ``.models`` entry for that model)
+2. the ``default_model`` config key (if it is a dict naming that model)
+3. datasette-secrets ``<PROVIDER>_API_KEY`` (env var or encrypted database, with the actor's id)
+4. llm's own resolution (``llm.get_key``: keys.json, then the provider's env var)
+
+A configured secret that is unset falls through to the next step.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import llm
+
+from ._catalog import provider_secret_name
+
+
+class KeyResolver:
+    """Resolves keys for one call of ours: each secret is looked up at most once."""
+
+    __slots__ = ("_datasette", "_actor_id", "_secrets", "_llm_keys")
+
+    def __init__(self, datasette, actor: Optional[dict]) -> None:
+        self._datasette = datasette
+        self._actor_id = actor.get("id") if isinstance(actor, dict) else None
+        self._secrets: dict[str, Optional[str]] = {}
+        self._llm_keys: dict[tuple, Optional[str]] = {}
+
+    async def key_for(self, model, configured_secrets: list[str]) -> Optional[str]:
+        """The API key for ``model``, or None (also for models that need no key).
+
+        ``configured_secrets`` are the config's secret names for this model and purpose,
+        purpose first (``Policy.secret_names``): steps 1 and 2.
+        """
+        needs_key = model.needs_key
+        if not needs_key:
+            return None
+        for name in configured_secrets:
+            key = await self._secret(name)
+            if key:
+                return key
+        key = await self._secret(provider_secret_name(needs_key))
+        if key:
+            return key
+        return self._llm_key(needs_key, model.key_env_var)
+
+    async def _secret(self, name: str) -> Optional[str]:
+        if name not in self._secrets:
+            from datasette_secrets import get_secret
+
+            self._secrets[name] = await get_secret(self._datasette, name, self._actor_id)
+        return self._secrets[name]
+
+    def _llm_key(self, alias: str, env_var: Optional[str]) -> Optional[str]:
+        cache_key = (alias, env_var)
+        if cache_key not in self._llm_keys:
+            # Looked up on the module at call time so tests can patch llm.get_key
+            self._llm_keys[cache_key] = llm.get_key(alias=alias, env=env_var)
+        return self._llm_keys[cache_key]
