@@ -117,13 +117,13 @@ class Selection:
         for name, source in candidates:
             model = self.catalog.get(name)
             if model is None:
-                problems.append(f"{name!r} from {source} is not an installed model")
-                continue
-            refusal, key = await self._check(model)
-            if refusal is None:
-                return model, key
-            problems.append(f"{name!r} from {source} is refused by {refusal.rule}: {refusal.reason}")
-        for problem in problems:
+                problem = f"{name!r} from {source} is not an installed model"
+            else:
+                refusal, key = await self._check(model)
+                if refusal is None:
+                    return model, key
+                problem = f"{name!r} from {source} is refused by {refusal.rule}: {refusal.reason}"
+            problems.append(problem)
             logger.warning("datasette-llm: default model skipped: %s", problem)
         message = "No usable default model" + (
             f" for purpose {self.purpose!r}" if self.purpose else ""
