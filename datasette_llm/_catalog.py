@@ -39,13 +39,19 @@ class Catalog:
         self._providers: Optional[dict] = None
         self.secrets = None  # datasette-secrets Secret objects, built on demand
         by_name = self._by_name
+        position: dict = {}
         for entry in models_with_aliases:
             async_model = entry.async_model
             if async_model is None:
                 self._sync_only.add(entry.model.model_id)
                 self._sync_only.update(entry.aliases)
                 continue
-            self.async_models.append(async_model)
+            if async_model.model_id in position:
+                # Registered again: the later registration wins, as in llm
+                self.async_models[position[async_model.model_id]] = async_model
+            else:
+                position[async_model.model_id] = len(self.async_models)
+                self.async_models.append(async_model)
             for alias in entry.aliases:
                 by_name.setdefault(alias, async_model)
         # Model IDs beat aliases, as in llm
