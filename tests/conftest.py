@@ -1,3 +1,4 @@
+import re
 import pytest
 from datasette.plugins import pm
 
@@ -16,3 +17,25 @@ def register_plugin():
     yield register
     for name in names:
         pm.unregister(name=name)
+
+
+# Every API key the tests use starts with "sk-". None may ever reach a log, stdout or
+# stderr: checked for every passing test.
+_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]+")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.passed:
+        return
+    for section_name, content in report.sections:
+        found = _KEY_PATTERN.search(content)
+        if found:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"An API key ({found.group(0)[:5]}...) appeared in captured output "
+                f"section {section_name!r}"
+            )
+            return
