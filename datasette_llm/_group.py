@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Optional
 
-from ._hooks import implementations, resolve
+from ._hooks import call, implementations, resolve
 
 logger = logging.getLogger("datasette_llm")
 
@@ -134,7 +134,7 @@ class Group:
         arguments = {"datasette": datasette, "group": self}
         for impl in implementations("llm_group_exit"):
             try:
-                await resolve(impl.function(**{name: arguments[name] for name in impl.argnames}))
+                await resolve(call(impl, arguments))
             except Exception as exc:
                 if failure is None and self.error is None:
                     failure = exc

@@ -9,7 +9,7 @@ implements a hook.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterator
+from typing import Any
 
 from datasette.plugins import pm
 
@@ -23,11 +23,9 @@ def implementations(hook_name: str) -> list:
     return impls
 
 
-def call_each(hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-    """Yield ``(plugin_name, result)`` for every implementation, each called with the
-    keyword arguments it asks for. Results may be awaitables."""
-    for impl in implementations(hook_name):
-        yield impl.plugin_name, impl.function(**{name: kwargs[name] for name in impl.argnames})
+def call(impl, arguments: dict) -> Any:
+    """Call one implementation with the arguments it asks for (pluggy's ``argnames``)."""
+    return impl.function(**{name: arguments[name] for name in impl.argnames})
 
 
 async def resolve(value: Any) -> Any:

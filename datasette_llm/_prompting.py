@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack
 from typing import Any, Callable, Mapping, Optional
 
 from ._errors import HookResultError
-from ._hooks import implementations
+from ._hooks import call, implementations
 
 _HOOK = "llm_prompt_context"
 
@@ -109,7 +109,7 @@ class _PromptTarget:
         }
         factories = []
         for impl in impls:
-            factory = impl.function(**{name: arguments[name] for name in impl.argnames})
+            factory = call(impl, arguments)
             if factory is None:
                 continue
             if not callable(factory):

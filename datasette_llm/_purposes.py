@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ._errors import HookResultError
-from ._hooks import implementations
+from ._hooks import call, implementations
 
 _HOOK = "register_llm_purposes"
 
@@ -27,9 +27,7 @@ def get_purposes(datasette) -> list[Purpose]:
     registered more than once, the first registration wins."""
     purposes: dict[str, Purpose] = {}
     for impl in implementations(_HOOK):
-        returned = impl.function(
-            **{name: datasette for name in impl.argnames if name == "datasette"}
-        )
+        returned = call(impl, {"datasette": datasette})
         if returned is None:
             continue
         if inspect.isawaitable(returned):

@@ -14,7 +14,7 @@ from typing import Optional
 from ._catalog import Catalog, provider_secret_name
 from ._config import ROOT, LLMConfig
 from ._errors import HookResultError, ModelNotAllowedError, ModelNotFoundError
-from ._hooks import implementations, resolve
+from ._hooks import call, implementations, resolve
 from ._keys import KeyResolver
 from ._policy import Policy, Refusal
 
@@ -78,7 +78,7 @@ class Selection:
         for impl in implementations(_FILTER_HOOK):
             arguments["models"] = list(models)
             returned = await resolve(
-                impl.function(**{name: arguments[name] for name in impl.argnames})
+                call(impl, arguments)
             )
             if returned is None:
                 continue
@@ -180,7 +180,7 @@ class Selection:
         arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}
         for impl in implementations(_DEFAULT_HOOK):
             answer = await resolve(
-                impl.function(**{name: arguments[name] for name in impl.argnames})
+                call(impl, arguments)
             )
             if answer is None:
                 continue
