@@ -28,15 +28,31 @@ class _FakeBehaviour:
             raise ValueError(f"FakeModel needs a model ID string, got {model_id!r}")
         if isinstance(responses, (str, bytes)):
             raise TypeError("FakeModel responses= takes a list of strings, not one string")
+        if responses is not None:
+            responses = list(responses)
+            for entry in responses:
+                if not isinstance(entry, (str, Mapping)):
+                    raise TypeError(
+                        f"FakeModel responses= entries are strings or dicts, got {entry!r}"
+                    )
         if error is not None and not isinstance(error, BaseException):
             raise TypeError(f"FakeModel error= takes an exception instance, got {error!r}")
         if usage is not None and (len(usage) != 2):
             raise TypeError(f"FakeModel usage= takes (input_tokens, output_tokens), got {usage!r}")
+        if chunks is not None:
+            chunks = [chunks] if isinstance(chunks, str) else list(chunks)
+            if any(isinstance(c, str) for c in chunks):
+                raise TypeError("FakeModel chunks= takes a list of lists of strings, one per response")
+            chunks = [list(c) for c in chunks]
+            if not chunks or any(not all(isinstance(p, str) for p in c) for c in chunks):
+                raise TypeError("FakeModel chunks= takes a list of lists of strings, one per response")
+            if responses is not None:
+                _check_chunks_match(responses, chunks)
         self.model_id = model_id
         self.needs_key = needs_key
         self.key_env_var = key_env_var
-        self.responses: Optional[list] = None if responses is None else list(responses)
-        self.chunks: Optional[list] = None if chunks is None else [list(c) for c in chunks]
+        self.responses: Optional[list] = responses
+        self.chunks: Optional[list] = chunks
         self.usage = None if usage is None else tuple(usage)
         self.error = error
         self.Options = _options_class(model_id, options)
@@ -47,6 +63,19 @@ class _FakeBehaviour:
     def prompt_texts(self) -> list:
         """The prompt string of every prompt received, in order."""
         return [p.prompt for p in self.prompts]
+
+    def assert_all_used(self) -> None:
+        """Fail if fewer prompts arrived than responses (or chunk lists) were scripted.
+        The pytest plugin calls this at the end of every test."""
+        scripted = max(len(self.responses or ()), len(self.chunks or ()))
+        if len(self.prompts) < scripted:
+            raise AssertionError(
+                f"FakeModel {self.model_id!r} was scripted with {scripted} response(s) but "
+                f"prompted {len(self.prompts)} time(s)"
+                + (f": {self.prompt_texts!r}" if self.prompts else "")
+                + "; remove the unused responses, or use "
+                "@pytest.mark.llm_models(assert_all_used=False)"
+            )
 
     def reset(self) -> None:
         """Forget the prompts and keys received (the script starts again)."""
@@ -88,6 +117,21 @@ class _FakeBehaviour:
         return f"<{type(self).__name__} {self.model_id!r}>"
 
 
+def _check_chunks_match(responses, chunks) -> None:
+    texts = [r.get("text", "") if isinstance(r, Mapping) else r for r in responses]
+    if len(texts) != len(chunks):
+        raise ValueError(
+            f"FakeModel got {len(texts)} responses but {len(chunks)} chunk lists; give one "
+            "chunk list per response, or chunks= alone"
+        )
+    for index, (text, parts) in enumerate(zip(texts, chunks)):
+        if "".join(parts) != text:
+            raise ValueError(
+                f"FakeModel chunks[{index}] joins to {''.join(parts)!r}, "
+                f"but responses[{index}] is {text!r}"
+            )
+
+
 class _FakeSyncModel(llm.KeyModel):
     can_stream = True
     supports_tools = True
@@ -99,6 +143,9 @@ class _FakeSyncModel(llm.KeyModel):
         self.needs_key = twin.needs_key
         self.key_env_var = twin.key_env_var
         self.Options = twin.Options
+
+    def __str__(self):
+        return f"FakeModel (sync): {self.model_id}"
 
     def execute(self, prompt, stream, response, conversation, key):
         chunks, tool_calls, usage = self._twin._answer(prompt, key)
@@ -114,7 +161,8 @@ class FakeModel(_FakeBehaviour, llm.AsyncKeyModel):
     - ``responses``: the texts to answer with, in order (after the last, the last
       repeats); an entry may also be ``{"text": ..., "tool_calls": [{"name", "arguments"}]}``
       to drive ``chain()``. Default: the prompt's own text.
-    - ``chunks``: for each response, the list of chunks to stream it in.
+    - ``chunks``: for each response, the list of chunks to stream it in (with
+      ``responses``, one list per response, joining to its text; alone, they are the text).
     - ``usage``: ``(input_tokens, output_tokens)`` to report; default: word counts.
     - ``error``: an exception instance to raise when prompted.
     - ``needs_key`` / ``key_env_var``: make it a model that needs an API key.

@@ -15,8 +15,9 @@ active_fakes: list = []  # read by the pytest plugin's leak check
 
 
 class _SecretsPlugin:
-    def __init__(self, names):
+    def __init__(self, names, name):
         self.names = names
+        self.__name__ = name  # Datasette 0.65's plugin listing reads __name__
 
     @hookimpl
     def register_secrets(self):
@@ -48,6 +49,8 @@ class fake_secrets:
         self._plugin = None
 
     def __enter__(self):
+        if self._plugin is not None:
+            raise RuntimeError(f"{self!r} is already active")
         import datasette_secrets
 
         self._original = datasette_secrets.get_secret
@@ -67,12 +70,15 @@ class fake_secrets:
             return value
 
         datasette_secrets.get_secret = get_secret
-        self._plugin = _SecretsPlugin(list(mapping))
-        datasette_pm.register(self._plugin, name=f"datasette-llm-fake-secrets-{next(_counter)}")
+        name = f"datasette-llm-fake-secrets-{next(_counter)}"
+        self._plugin = _SecretsPlugin(list(mapping), name)
+        datasette_pm.register(self._plugin, name=name)
         active_fakes.append(self)
         return self
 
     def __exit__(self, *exc_info):
+        if self._plugin is None:  # never entered, or already exited
+            return False
         import datasette_secrets
 
         datasette_secrets.get_secret = self._original

@@ -9,13 +9,14 @@ from typing import Any, Optional
 from datasette import hookimpl
 from datasette.plugins import pm as datasette_pm
 
-HOOK_NAMES = (
-    "register_llm_purposes",
-    "llm_filter_models",
-    "llm_default_model",
-    "llm_prompt_context",
-    "llm_group_exit",
-)
+HOOK_ARGUMENTS = {
+    "register_llm_purposes": ("datasette",),
+    "llm_filter_models": ("datasette", "models", "actor", "purpose"),
+    "llm_default_model": ("datasette", "purpose", "actor"),
+    "llm_prompt_context": ("datasette", "model_id", "prompt", "purpose", "actor"),
+    "llm_group_exit": ("datasette", "group"),
+}
+HOOK_NAMES = tuple(HOOK_ARGUMENTS)
 _counter = itertools.count()
 active_recorders: list = []  # read by the pytest plugin's leak check
 
@@ -34,6 +35,17 @@ class HookCall:
     def __getitem__(self, key):
         return self.kwargs[key]
 
+    def __iter__(self):
+        # ``name, kwargs = call``
+        return iter((self.name, self.kwargs))
+
+    def __eq__(self, other):
+        if not isinstance(other, HookCall):
+            return NotImplemented
+        return (self.name, self.kwargs) == (other.name, other.kwargs)
+
+    __hash__ = None
+
     def __repr__(self):
         shown = {
             k: ([getattr(m, "model_id", m) for m in v] if k == "models" else v)
@@ -44,8 +56,9 @@ class HookCall:
 
 
 class _RecordingPlugin:
-    def __init__(self, recorder):
+    def __init__(self, recorder, name):
         self.recorder = recorder
+        self.__name__ = name  # Datasette 0.65's plugin listing reads __name__
 
     @hookimpl(tryfirst=True)
     def register_llm_purposes(self, datasette):
@@ -100,12 +113,17 @@ class HookRecorder:
     def __enter__(self):
         import datasette_llm  # noqa: F401  (adds the hookspecs)
 
-        self._plugin = _RecordingPlugin(self)
-        datasette_pm.register(self._plugin, name=f"datasette-llm-hook-recorder-{next(_counter)}")
+        if self._plugin is not None:
+            raise RuntimeError(f"{self!r} is already active")
+        name = f"datasette-llm-hook-recorder-{next(_counter)}"
+        self._plugin = _RecordingPlugin(self, name)
+        datasette_pm.register(self._plugin, name=name)
         active_recorders.append(self)
         return self
 
     def __exit__(self, *exc_info):
+        if self._plugin is None:  # never entered, or already exited
+            return False
         datasette_pm.unregister(self._plugin)
         self._plugin = None
         active_recorders.remove(self)
@@ -126,25 +144,32 @@ class HookRecorder:
         return calls[-1]
 
     def assert_called(self, name: str, times: Optional[int] = None, **expected) -> list[HookCall]:
-        """Assert ``name`` was called (exactly ``times`` times, if given) and that some
-        call had all of ``expected`` as arguments; return the matching calls."""
+        """Assert ``name`` was called (exactly ``times`` times, if given) and, with
+        keyword arguments, that at least one call had all of them; return the calls that
+        matched. Model lists compare by model ID: ``models=["echo"]`` works."""
+        _check_arguments(name, expected)
         calls = self.called(name)
         if times is not None and len(calls) != times:
             raise AssertionError(
-                f"Expected {name} to be called {times} time(s), it was called "
+                f"Expected {name} to be called {times} time(s); it was called "
                 f"{len(calls)} time(s).{self._summary()}"
             )
+        if times == 0:
+            return []
         if not calls:
             raise AssertionError(f"Expected {name} to be called; it never was.{self._summary()}")
-        matching = [c for c in calls if all(_matches(c.kwargs.get(k), v) for k, v in expected.items())]
-        if expected and not matching:
+        matching = [
+            c for c in calls if all(_matches(c.kwargs.get(k), v) for k, v in expected.items())
+        ]
+        if not matching:
             raise AssertionError(
-                f"No call of {name} had {expected!r}. Calls of {name}:\n"
-                + "\n".join(f"  {c!r}" for c in calls)
+                f"Expected a call of {name} with {_show(expected)}; none of its "
+                f"{len(calls)} call(s) matched:\n" + "\n".join(f"  {c!r}" for c in calls)
             )
-        return matching or calls
+        return matching
 
     def assert_not_called(self, name: str) -> None:
+        """Assert ``name`` was never called."""
         calls = self.called(name)
         if calls:
             raise AssertionError(
@@ -161,12 +186,33 @@ class HookRecorder:
         return f"<HookRecorder {len(self.calls)} calls>"
 
 
+def _check_arguments(name: str, expected: dict) -> None:
+    _check_name(name)
+    unknown = sorted(set(expected) - set(HOOK_ARGUMENTS[name]))
+    if unknown:
+        raise TypeError(
+            f"{name} has no argument(s) {', '.join(unknown)}; "
+            f"its arguments are {', '.join(HOOK_ARGUMENTS[name])}"
+        )
+
+
+def _show(expected: dict) -> str:
+    return ", ".join(f"{k}={_model_ids(v) if isinstance(v, list) else v!r}" for k, v in expected.items())
+
+
 def _check_name(name: str) -> None:
     if name not in HOOK_NAMES:
         raise ValueError(f"{name!r} is not a datasette-llm hook; hooks are: {', '.join(HOOK_NAMES)}")
 
 
 def _matches(actual, expected) -> bool:
-    if expected is not None and isinstance(actual, list) and isinstance(expected, (list, tuple, set)):
-        return [getattr(m, "model_id", m) for m in actual] == [getattr(m, "model_id", m) for m in expected] or actual == list(expected)
-    return actual == expected
+    """Equal, or lists naming the same models (model objects or model ID strings)."""
+    if actual == expected:
+        return True
+    if isinstance(actual, list) and isinstance(expected, (list, tuple)):
+        return _model_ids(actual) == _model_ids(expected)
+    return False
+
+
+def _model_ids(models) -> list:
+    return [getattr(m, "model_id", m) for m in models]
