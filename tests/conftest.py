@@ -10,6 +10,8 @@ def register_plugin():
 
     def register(plugin):
         name = f"test-plugin-{len(names)}-{id(plugin)}"
+        if not hasattr(plugin, "__name__"):
+            plugin.__name__ = name  # Datasette 0.65's plugin listing reads __name__
         pm.register(plugin, name=name)
         names.append(name)
         return plugin

@@ -263,7 +263,7 @@ def lookup(city: str) -> str:
     return f"{city}: 1000"
 
 
-class Pause(llm.PauseChain if hasattr(llm, "PauseChain") else Exception):
+class Pause(getattr(llm, "PauseChain", Exception)):
     pass
 
 
@@ -339,6 +339,7 @@ async def test_chain_on_response_done_sees_every_response(
     assert len(done) == 2
 
 
+@pytest.mark.skipif(not hasattr(llm, "PauseChain"), reason="llm.PauseChain is newer than this llm")
 async def test_tool_exception_propagates_out_of_chain(
     datasette_llm_config, tool_model, register_plugin
 ):

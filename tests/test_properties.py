@@ -96,6 +96,7 @@ async def _check_enforcement(config, secrets, denied, preferences):
     plugins = [ActorFilter(denied), PreferenceHook(preferences)]
     names = [f"property-plugin-{n}" for n in range(len(plugins))]
     for plugin, name in zip(plugins, names):
+        plugin.__name__ = name  # Datasette 0.65's plugin listing reads __name__
         pm.register(plugin, name=name)
     try:
         with fake_models(*fakes), fake_secrets(secrets):
