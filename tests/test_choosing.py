@@ -247,3 +247,29 @@ async def test_bad_argument_types(datasette_llm_config, models):
 async def test_llm_model_is_a_method_of_the_class():
     # downstream tests patch it there
     assert "model" in vars(LLM)
+
+
+async def test_checking_a_named_model_looks_up_only_its_own_key(datasette_llm_config):
+    fakes = [FakeModel(f"model-{i}", needs_key=f"prov{i % 10}") for i in range(40)]
+    secrets = {f"PROV{i}_API_KEY": f"sk-{i}" for i in range(10)}
+    filter_calls = []
+
+    class CountingFilter:
+        @hookimpl
+        def llm_filter_models(self, models):
+            filter_calls.append([m.model_id for m in models])
+
+    with fake_models(*fakes), fake_secrets(secrets) as faked:
+        ds = await datasette_llm_config({})
+        from datasette.plugins import pm
+
+        plugin = CountingFilter()
+        plugin.__name__ = "counting-filter"
+        pm.register(plugin, name="counting-filter")
+        try:
+            model = await LLM(ds).model("model-13")
+        finally:
+            pm.unregister(name="counting-filter")
+    assert model.model_id == "model-13"
+    assert [name for name, _ in faked.lookups] == ["PROV3_API_KEY"]
+    assert filter_calls == [["model-13"]]
