@@ -11,11 +11,13 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from datasette.plugins import pm
-
 
 def implementations(hook_name: str) -> list:
     """Implementations of a hook in call order (pluggy calls the last registered first)."""
+    # Imported here, not at module level: importing datasette.plugins loads every
+    # installed Datasette plugin, and those may import datasette_llm (see __init__.py)
+    from datasette.plugins import pm
+
     caller = getattr(pm.hook, hook_name)
     impls = caller.get_hookimpls()
     if len(impls) > 1:
