@@ -26,14 +26,23 @@ def site_dir(tmp_path):
     (tmp_path / "import_order_plugin.py").write_text(PLUGIN)
     dist_info = tmp_path / "import_order_plugin-0.1.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: import-order-plugin\nVersion: 0.1\n")
-    (dist_info / "entry_points.txt").write_text("[datasette]\nimport_order_plugin = import_order_plugin\n")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: import-order-plugin\nVersion: 0.1\n"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        "[datasette]\nimport_order_plugin = import_order_plugin\n"
+    )
     return tmp_path
 
 
 @pytest.mark.parametrize(
     "first_import",
-    ["import datasette_llm", "from datasette_llm import LLM", "import datasette.plugins", "import datasette.app"],
+    [
+        "import datasette_llm",
+        "from datasette_llm import LLM",
+        "import datasette.plugins",
+        "import datasette.app",
+    ],
 )
 def test_dependent_plugin_loads_whatever_is_imported_first(site_dir, first_import):
     code = (

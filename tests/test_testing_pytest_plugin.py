@@ -198,7 +198,9 @@ def test_unused_responses_of_the_fake_model_fixture_fail_at_teardown(run):
         "    fake_model.responses = ['never used']\n"
     )
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*FakeModel 'fake' was scripted with 1 response(s) but prompted 0*"])
+    result.stdout.fnmatch_lines(
+        ["*FakeModel 'fake' was scripted with 1 response(s) but prompted 0*"]
+    )
 
 
 def test_all_responses_used_passes_and_failing_tests_are_not_reported_twice(run):

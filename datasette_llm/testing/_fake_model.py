@@ -14,10 +14,10 @@ _DEFAULT_OPTIONS = {"temperature": float, "max_tokens": int}
 
 def _options_class(model_id: str, options: Optional[Mapping[str, Any]]):
     """An ``llm.Options`` subclass accepting ``options`` (name -> type), each optional."""
-    fields = {
-        name: (Optional[kind], None) for name, kind in (options or _DEFAULT_OPTIONS).items()
-    }
-    return pydantic.create_model(f"FakeOptions_{abs(hash(model_id))}", __base__=llm.Options, **fields)
+    fields = {name: (Optional[kind], None) for name, kind in (options or _DEFAULT_OPTIONS).items()}
+    return pydantic.create_model(
+        f"FakeOptions_{abs(hash(model_id))}", __base__=llm.Options, **fields
+    )
 
 
 class _FakeBehaviour:
@@ -42,10 +42,14 @@ class _FakeBehaviour:
         if chunks is not None:
             chunks = [chunks] if isinstance(chunks, str) else list(chunks)
             if any(isinstance(c, str) for c in chunks):
-                raise TypeError("FakeModel chunks= takes a list of lists of strings, one per response")
+                raise TypeError(
+                    "FakeModel chunks= takes a list of lists of strings, one per response"
+                )
             chunks = [list(c) for c in chunks]
             if not chunks or any(not all(isinstance(p, str) for p in c) for c in chunks):
-                raise TypeError("FakeModel chunks= takes a list of lists of strings, one per response")
+                raise TypeError(
+                    "FakeModel chunks= takes a list of lists of strings, one per response"
+                )
             if responses is not None:
                 _check_chunks_match(responses, chunks)
         self.model_id = model_id

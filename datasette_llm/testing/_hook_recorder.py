@@ -67,19 +67,28 @@ class _RecordingPlugin:
     @hookimpl(tryfirst=True)
     def llm_filter_models(self, datasette, models, actor, purpose):
         self.recorder._record(
-            "llm_filter_models", datasette=datasette, models=list(models), actor=actor,
+            "llm_filter_models",
+            datasette=datasette,
+            models=list(models),
+            actor=actor,
             purpose=purpose,
         )
 
     @hookimpl(tryfirst=True)
     def llm_default_model(self, datasette, purpose, actor):
-        self.recorder._record("llm_default_model", datasette=datasette, purpose=purpose, actor=actor)
+        self.recorder._record(
+            "llm_default_model", datasette=datasette, purpose=purpose, actor=actor
+        )
 
     @hookimpl(tryfirst=True)
     def llm_prompt_context(self, datasette, model_id, prompt, purpose, actor):
         call = self.recorder._record(
-            "llm_prompt_context", datasette=datasette, model_id=model_id, prompt=prompt,
-            purpose=purpose, actor=actor,
+            "llm_prompt_context",
+            datasette=datasette,
+            model_id=model_id,
+            prompt=prompt,
+            purpose=purpose,
+            actor=actor,
         )
 
         @asynccontextmanager
@@ -197,12 +206,16 @@ def _check_arguments(name: str, expected: dict) -> None:
 
 
 def _show(expected: dict) -> str:
-    return ", ".join(f"{k}={_model_ids(v) if isinstance(v, list) else v!r}" for k, v in expected.items())
+    return ", ".join(
+        f"{k}={_model_ids(v) if isinstance(v, list) else v!r}" for k, v in expected.items()
+    )
 
 
 def _check_name(name: str) -> None:
     if name not in HOOK_NAMES:
-        raise ValueError(f"{name!r} is not a datasette-llm hook; hooks are: {', '.join(HOOK_NAMES)}")
+        raise ValueError(
+            f"{name!r} is not a datasette-llm hook; hooks are: {', '.join(HOOK_NAMES)}"
+        )
 
 
 def _matches(actual, expected) -> bool:
