@@ -51,7 +51,9 @@ async def test_the_demo_shows_all_four_plugins(datasette_llm_config, demo_plugin
     assert [m.model_id for m in await LLM(ds).models(actor=root)] == ["echo"]
     assert await LLM(ds).models(actor={"id": "stranger"}) == []
 
-    # sql-assistant
+    # sql-assistant: the demo database is offered first
+    page = await ds.client.get("/-/sql-assistant")
+    assert "<option selected>demo</option>" in page.text
     response = await post_form(
         ds, "/-/sql-assistant", {"database": "demo", "question": "How many articles?"}
     )

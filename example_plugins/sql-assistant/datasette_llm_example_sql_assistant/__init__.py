@@ -70,10 +70,11 @@ def menu_links(datasette, actor):
 
 
 async def _sql_databases(datasette, actor) -> list:
-    """The databases ``actor`` may run SQL against."""
+    """The databases ``actor`` may run SQL against, the empty ``_memory`` one last."""
+    names = sorted(datasette.databases, key=lambda name: name == "_memory")
     return [
         name
-        for name in datasette.databases
+        for name in names
         if name != "_internal" and await allowed(datasette, actor, "execute-sql", name)
     ]
 
