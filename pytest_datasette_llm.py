@@ -1,7 +1,8 @@
 """pytest plugin shipped with datasette-llm (entry point ``pytest11``).
 
-Kept import-light: nothing from Datasette or llm is imported until a test uses a
-fixture or marker of ours. The public helpers live in ``datasette_llm.testing``.
+Kept import-light: importing it imports neither Datasette nor llm (llm is imported
+when the first test runs, to learn the providers' key variables; Datasette when a test
+uses a fixture or marker of ours). The public helpers live in ``datasette_llm.testing``.
 
 - Every test gets its own llm user directory (``LLM_USER_PATH``), so no real
   ``keys.json``, ``aliases.json`` or ``logs.db`` is read or written, and the
