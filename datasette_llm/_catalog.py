@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextvars
 import difflib
 import re
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import llm
 
@@ -28,63 +27,89 @@ def provider_secret_name(needs_key: str) -> str:
 
 
 class Catalog:
-    """The async models llm has registered right now, by ID and alias, in llm's order."""
+    """The async models llm has registered right now, by ID and alias, in llm's order.
 
-    __slots__ = ("async_models", "_by_name", "_sync_only", "_providers", "secrets")
+    Built once per public call, so it does as little as it can up front: the list of
+    async models and the index by model ID. The alias index and the sync-only names are
+    built the first time something asks for them.
+    """
+
+    __slots__ = (
+        "async_models", "_entries", "_by_id", "_by_name", "_sync_only", "_providers",
+        "secrets",
+    )
 
     def __init__(self, models_with_aliases) -> None:
-        self.async_models: list = []
-        self._by_name: dict = {}
-        self._sync_only: set = set()
+        entries = list(models_with_aliases)
+        self._entries = entries
+        async_models = [e.async_model for e in entries if e.async_model is not None]
+        # The later registration of a model ID wins, as in llm
+        by_id = {model.model_id: model for model in async_models}
+        if len(by_id) != len(async_models):
+            # Registered again: listed once, at its first position, as its later object
+            seen: set = set()
+            async_models = [
+                by_id[model.model_id]
+                for model in async_models
+                if not (model.model_id in seen or seen.add(model.model_id))
+            ]
+        self.async_models: list = async_models
+        self._by_id: dict = by_id
+        self._by_name: Optional[dict] = None
+        self._sync_only: Optional[set] = None
         self._providers: Optional[dict] = None
-        self.secrets = None  # datasette-secrets Secret objects, built on demand
+        self.secrets = None  # ours to fill: see _plugin.register_secrets
+
+    def _names(self) -> dict:
+        """ID or alias -> async model. The first alias registration wins among aliases;
+        model IDs beat aliases."""
         by_name = self._by_name
-        position: dict = {}
-        for entry in models_with_aliases:
-            async_model = entry.async_model
-            if async_model is None:
-                self._sync_only.add(entry.model.model_id)
-                self._sync_only.update(entry.aliases)
-                continue
-            if async_model.model_id in position:
-                # Registered again: the later registration wins, as in llm
-                self.async_models[position[async_model.model_id]] = async_model
+        if by_name is None:
+            by_name = {}
+            for entry in self._entries:
+                if entry.aliases and entry.async_model is not None:
+                    for alias in entry.aliases:
+                        by_name.setdefault(alias, entry.async_model)
+            if by_name:
+                by_name.update(self._by_id)
             else:
-                position[async_model.model_id] = len(self.async_models)
-                self.async_models.append(async_model)
-            for alias in entry.aliases:
-                by_name.setdefault(alias, async_model)
-        # Model IDs beat aliases, as in llm
-        for async_model in self.async_models:
-            by_name[async_model.model_id] = async_model
+                by_name = self._by_id
+            self._by_name = by_name
+        return by_name
 
     @classmethod
     def current(cls) -> "Catalog":
         """The snapshot of the call in progress, or a fresh one."""
         return _active.get() or cls(llm.get_models_with_aliases())
 
-    @contextmanager
-    def active(self) -> Iterator["Catalog"]:
-        token = _active.set(self)
-        try:
-            yield self
-        finally:
-            _active.reset(token)
+    def active(self) -> "_Activation":
+        """``with catalog.active():`` makes this the snapshot of the call in progress."""
+        return _Activation(self)
 
     def get(self, name: str):
         """The async model with this ID or alias, or None."""
-        return self._by_name.get(name)
+        model = self._by_id.get(name)
+        if model is None:
+            model = self._names().get(name)
+        return model
 
     def canonical(self, name: str) -> str:
         """The model ID for an ID or alias; unknown names are returned as they are."""
-        model = self._by_name.get(name)
+        model = self.get(name)
         return model.model_id if model is not None else name
 
     def is_sync_only(self, name: str) -> bool:
-        return name in self._sync_only and name not in self._by_name
+        if self._sync_only is None:
+            sync_only = set()
+            for entry in self._entries:
+                if entry.async_model is None:
+                    sync_only.add(entry.model.model_id)
+                    sync_only.update(entry.aliases)
+            self._sync_only = sync_only
+        return name in self._sync_only and name not in self._names()
 
     def close_matches(self, name: str) -> list[str]:
-        return difflib.get_close_matches(name, list(self._by_name), n=3, cutoff=0.6)
+        return difflib.get_close_matches(name, list(self._names()), n=3, cutoff=0.6)
 
     def providers(self) -> dict:
         """``needs_key`` -> ``key_env_var`` for every provider with a model that needs a key."""
@@ -97,3 +122,19 @@ class Catalog:
         return self._providers
 
 
+
+
+class _Activation:
+    """The context manager of ``Catalog.active()`` (a class: this runs on every call)."""
+
+    __slots__ = ("_catalog", "_token")
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def __enter__(self) -> Catalog:
+        self._token = _active.set(self._catalog)
+        return self._catalog
+
+    def __exit__(self, *exc_info) -> None:
+        _active.reset(self._token)
