@@ -12,11 +12,25 @@ A configured secret that is unset falls through to the next step.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import llm
 
 from ._catalog import provider_secret_name
+
+
+_datasette_secrets = None
+
+
+def _secrets_module():
+    """datasette_secrets, imported on first use. ``get_secret`` is looked up on it at
+    call time, so tests (and ``fake_secrets()``) can replace it."""
+    global _datasette_secrets
+    if _datasette_secrets is None:
+        import datasette_secrets
+
+        _datasette_secrets = datasette_secrets
+    return _datasette_secrets
 
 
 class KeyResolver:
@@ -48,11 +62,32 @@ class KeyResolver:
             return key
         return self._llm_key(needs_key, model.key_env_var)
 
+    async def keyed(self, models: list, secret_names: Callable[[str], list]) -> list:
+        """``[m for m in models if not m.needs_key or await key_for(m, secret_names(m.model_id))]``,
+        with one ``key_for`` per distinct provider, env var and configured names: a
+        listing of 300 models from 30 providers resolves 30 keys, not 300. The look-ups
+        happen in the same order as model by model."""
+        kept = []
+        known: dict = {}
+        for model in models:
+            needs_key = model.needs_key
+            if not needs_key:
+                kept.append(model)
+                continue
+            names = secret_names(model.model_id)
+            memo = (needs_key, model.key_env_var, *names)
+            has_key = known.get(memo)
+            if has_key is None:
+                has_key = known[memo] = bool(await self.key_for(model, names))
+            if has_key:
+                kept.append(model)
+        return kept
+
     async def _secret(self, name: str) -> Optional[str]:
         if name not in self._secrets:
-            from datasette_secrets import get_secret
-
-            self._secrets[name] = await get_secret(self._datasette, name, self._actor_id)
+            self._secrets[name] = await _secrets_module().get_secret(
+                self._datasette, name, self._actor_id
+            )
         return self._secrets[name]
 
     def _llm_key(self, alias: str, env_var: Optional[str]) -> Optional[str]:

@@ -13,28 +13,55 @@ from ._startup import check_config
 logger = logging.getLogger("datasette_llm")
 
 
+# The Secret objects of the last set of providers seen: (providers, secrets). A pure
+# function of its key (names and descriptions come from the providers alone), so it
+# can never be stale; it only saves rebuilding the same objects on every call.
+_provider_secrets_memo: tuple = (None, ())
+
+
+def _provider_secrets(providers: dict) -> tuple:
+    global _provider_secrets_memo
+    key = tuple(providers.items())
+    if _provider_secrets_memo[0] == key:
+        return _provider_secrets_memo[1]
+    from datasette_secrets import Secret
+
+    secrets = tuple(
+        Secret(
+            name=provider_secret_name(needs_key),
+            description=f"API key for {needs_key} models"
+            + (f" (llm also reads {env_var})" if env_var else ""),
+        )
+        for needs_key, env_var in key
+    )
+    _provider_secrets_memo = (key, secrets)
+    return secrets
+
+
 @hookimpl
 def register_secrets(datasette):
     """``<PROVIDER>_API_KEY`` for every installed provider, plus every secret name the
-    config uses as a custom key."""
-    from datasette_secrets import Secret
+    config uses as a custom key.
 
+    datasette-secrets calls this on every ``get_secret()``, so during one of our calls
+    (one look-up per provider) the list is built once, from the call's registry
+    snapshot and config, and handed out again for the rest of the call.
+    """
     catalog = Catalog.current()
-    if catalog.secrets is None:
-        secrets = {}
-        for needs_key, env_var in catalog.providers().items():
-            name = provider_secret_name(needs_key)
-            secrets[name] = Secret(
-                name=name,
-                description=f"API key for {needs_key} models"
-                + (f" (llm also reads {env_var})" if env_var else ""),
-            )
-        catalog.secrets = secrets
-    secrets = dict(catalog.secrets)
-    for name in plugin_config(datasette).key_names():
-        if name not in secrets:
-            secrets[name] = Secret(name=name, description="API key named in datasette-llm config")
-    return list(secrets.values())
+    cached = catalog.secrets
+    if cached is not None and cached[0] is datasette:
+        return list(cached[1])
+    secrets = {secret.name: secret for secret in _provider_secrets(catalog.providers())}
+    names = plugin_config(datasette).key_names()
+    if names:
+        from datasette_secrets import Secret
+
+        for name in names:
+            if name not in secrets:
+                secrets[name] = Secret(name=name, description="API key named in datasette-llm config")
+    listed = list(secrets.values())
+    catalog.secrets = (datasette, listed)
+    return list(listed)
 
 
 @hookimpl

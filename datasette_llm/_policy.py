@@ -23,7 +23,7 @@ class Refusal:
 
 
 class Policy:
-    __slots__ = ("config", "catalog", "_canon", "_blocked", "_purpose_cache")
+    __slots__ = ("config", "catalog", "_canon", "_blocked", "_purpose_cache", "_keyed_ids")
 
     def __init__(self, config: LLMConfig, catalog: Catalog) -> None:
         self.config = config
@@ -31,6 +31,7 @@ class Policy:
         self._canon = catalog.canonical
         self._blocked = frozenset(map(self._canon, config.blocked_models))
         self._purpose_cache: dict = {}
+        self._keyed_ids: Optional[frozenset] = None  # models any config entry gives a key
 
     def _purpose_rules(self, purpose: Optional[str]):
         """(allowlist ids in config order or None, allowlist rule path, purpose blocked ids)."""
@@ -114,6 +115,13 @@ class Policy:
 
     def secret_names(self, model_id: str, purpose: Optional[str]) -> list[str]:
         """Configured secret names for this model, in resolution order."""
+        keyed_ids = self._keyed_ids
+        if keyed_ids is None:
+            keyed_ids = self._keyed_ids = frozenset(
+                self._canon(ref.model_id) for _, ref in self.config.refs() if ref.key
+            )
+        if model_id not in keyed_ids:  # most models, when listing: no config entry
+            return []
         names = []
         purpose_ref = self.ref_for(model_id, purpose)
         if purpose_ref is not None and purpose_ref.key:

@@ -47,7 +47,10 @@ class Selection:
         for a model picker."""
         models = self.policy.allowed(self.catalog.async_models, self.purpose)
         if self.config.require_keys:
-            models = [m for m in models if not m.needs_key or await self.key_for(m)]
+            purpose = self.purpose
+            models = await self.keys.keyed(
+                models, lambda model_id: self.policy.secret_names(model_id, purpose)
+            )
         models, _ = await self._filter_by_hooks(models)
         return self._ordered(models, await self._default_candidates())
 
