@@ -10,9 +10,12 @@ import asyncio
 import logging
 from typing import Optional
 
+import llm.models
+
 from ._hooks import call, implementations, resolve
 
 logger = logging.getLogger("datasette_llm")
+_llm_on_done = llm.models.AsyncResponse.on_done
 
 
 class GroupUsage:
@@ -81,16 +84,30 @@ class Group:
         return _TrackedResponses(self)
 
     async def _track(self, response) -> None:
+        if self._track_now(response):
+            await response.on_done(self._response_done)
+
+    def _track_now(self, response) -> bool:
+        """Count ``response`` and watch for its completion. True if the caller must
+        still ``await response.on_done(group._response_done)`` (split out of
+        ``_track`` so that the prompt path runs no coroutine for this)."""
         self.response_count += 1
         if getattr(response, "_done", False):
             self._add_usage(response)
-            return
+            return False
         self._pending[response] = None
-        await response.on_done(self._response_done)
+        if type(response).on_done is _llm_on_done:
+            # For an unfinished response llm's own on_done() does exactly this (in
+            # every llm release): skip its coroutine
+            response.done_callbacks.append(self._response_done)
+            return False
+        return True
 
     def _response_done(self, response) -> None:
         self._pending.pop(response, None)
-        self._add_usage(response)
+        usage = self.usage
+        usage.input += getattr(response, "input_tokens", None) or 0
+        usage.output += getattr(response, "output_tokens", None) or 0
 
     def _add_usage(self, response) -> None:
         self.usage.input += getattr(response, "input_tokens", None) or 0

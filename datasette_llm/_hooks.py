@@ -12,25 +12,34 @@ import inspect
 from typing import Any
 
 
-_hook_relay = None  # datasette.plugins.pm.hook, once something has asked for it
+_callers: dict = {}  # hook name -> pluggy HookCaller, once something has asked for it
 
 
-def _relay():
-    global _hook_relay
-    # Imported on first use, not at module level: importing datasette.plugins loads
-    # every installed Datasette plugin, and those may import datasette_llm (see
-    # __init__.py). Kept afterwards: an import statement costs about a microsecond, and
-    # this runs on every prompt.
-    from datasette.plugins import pm
+def hook_caller(hook_name: str):
+    """pluggy's ``HookCaller`` for a hook on Datasette's plugin manager.
 
-    _hook_relay = pm.hook
-    return _hook_relay
+    pluggy creates one per hook name, the first time a spec or an implementation names
+    it, and never replaces it (registering and unregistering plugins changes the list
+    it holds, not the object), so we keep it: this runs on every prompt.
+    """
+    caller = _callers.get(hook_name)
+    if caller is None:
+        # Imported on first use, not at module level: importing datasette.plugins
+        # loads every installed Datasette plugin, and those may import datasette_llm
+        # (see __init__.py)
+        from datasette.plugins import pm
+
+        caller = _callers[hook_name] = getattr(pm.hook, hook_name)
+    return caller
 
 
 def implementations(hook_name: str) -> list:
     """Implementations of a hook in call order (pluggy calls the last registered first)."""
-    caller = getattr(_hook_relay or _relay(), hook_name)
-    impls = caller.get_hookimpls()
+    return in_call_order(hook_caller(hook_name).get_hookimpls())
+
+
+def in_call_order(impls: list) -> list:
+    """``HookCaller.get_hookimpls()`` (a fresh list) reordered the way pluggy calls them."""
     if len(impls) > 1:
         impls.reverse()
     return impls

@@ -14,9 +14,10 @@ from contextlib import AsyncExitStack
 from typing import Any, Callable, Mapping, Optional
 
 from ._errors import HookResultError
-from ._hooks import call, implementations
+from ._hooks import call, hook_caller, implementations, in_call_order
 
 _HOOK = "llm_prompt_context"
+_prompt_context = None  # the llm_prompt_context HookCaller, once a prompt has asked
 
 
 class PromptResult:
@@ -66,16 +67,22 @@ class _PromptTarget:
     """What a wrapped model or conversation shares: model, purpose, actor, key,
     default options and group, plus the code that runs prompts through the hooks."""
 
-    __slots__ = ("_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group")
+    __slots__ = (
+        "_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group", "_plain",
+        "_target",
+    )
 
     def __init__(self, datasette, model, purpose, actor, key, options: Mapping, group):
         self._datasette = datasette
         self._model = model
+        self._target = model  # what prompt() and chain() call: the model or a conversation
         self._purpose = purpose
         self._actor = actor
         self._key = key
         self._options = options
         self._group = group
+        # Nothing of ours to add to the caller's arguments (no key, no default options)
+        self._plain = key is None and not options
 
     def _prompt_kwargs(self, kwargs: dict) -> dict:
         """The caller's keyword arguments plus our key and default options; the
@@ -127,21 +134,26 @@ class _PromptTarget:
             factories.append((impl.plugin_name, factory))
         return factories
 
-    async def _send(self, send: Callable, prompt, kwargs: dict, impls: Optional[list] = None):
-        """Run one prompt through the hooks; return llm's response.
+    async def prompt(self, prompt: Optional[str] = None, **kwargs: Any):
+        """Run one prompt through the ``llm_prompt_context`` hooks; return llm's
+        ``AsyncResponse`` (not yet generated: await or iterate it).
 
-        This is the per-prompt hot path. The contexts are entered and exited by hand
-        rather than with an ``AsyncExitStack`` (which costs about a microsecond per
-        context); whenever an exception is on its way, the exits are handed to an
+        This is the path every prompt takes, so it is written for speed: one coroutine,
+        no work for hooks nobody implements, and the hook contexts entered and exited
+        by hand rather than with an ``AsyncExitStack`` (about a microsecond per
+        context). Whenever an exception is on its way the remaining exits go to an
         ``AsyncExitStack`` after all, so suppression and chaining are exactly its own.
         """
+        impls = (_prompt_context or _prompt_context_caller()).get_hookimpls()
         group = self._group
         if group is not None:
             group.prompt_count += 1
-        factories = self._context_factories(prompt, impls)
-        kwargs = self._prompt_kwargs(kwargs)
+        factories = self._context_factories(prompt, in_call_order(impls)) if impls else None
+        if not self._plain:
+            kwargs = self._prompt_kwargs(kwargs)
+        send = self._target.prompt
         if not factories:
-            response = send(prompt, **kwargs)
+            response = send(prompt, **kwargs) if kwargs else send(prompt)
         else:
             result = PromptResult(self._purpose, group)
             entered: list = []  # (context, its type's __aexit__), outermost first
@@ -175,8 +187,8 @@ class _PromptTarget:
                         if not await _exit_with_error(entered, *sys.exc_info()):
                             raise
                         break
-        if group is not None:
-            await group._track(response)
+        if group is not None and group._track_now(response):
+            await response.on_done(group._response_done)
         return response
 
     def _chain(self, chain_method: Callable, prompt, kwargs: dict):
@@ -249,14 +261,23 @@ def _route_chain_through_hooks(chain_response, factories: list, purpose, group) 
 class WrappedConversation(_PromptTarget):
     """An llm async conversation whose every prompt and chain goes through the hooks."""
 
-    __slots__ = ("conversation",)
+    __slots__ = ()
 
     def __init__(self, target: _PromptTarget, conversation):
         super().__init__(
             target._datasette, target._model, target._purpose, target._actor,
             target._key, target._options, target._group,
         )
-        self.conversation = conversation
+        self._target = conversation
+
+    @property
+    def conversation(self):
+        """The llm async conversation itself."""
+        return self._target
+
+    @conversation.setter
+    def conversation(self, conversation) -> None:
+        self._target = conversation
 
     @property
     def model_id(self) -> str:
@@ -265,9 +286,6 @@ class WrappedConversation(_PromptTarget):
     @property
     def responses(self) -> list:
         return self.conversation.responses
-
-    async def prompt(self, prompt: Optional[str] = None, **kwargs: Any):
-        return await self._send(self.conversation.prompt, prompt, kwargs)
 
     def chain(self, prompt: Optional[str] = None, **kwargs: Any):
         return self._chain(self.conversation.chain, prompt, kwargs)
@@ -310,15 +328,6 @@ class WrappedAsyncModel(_PromptTarget):
     def group(self):
         return self._group
 
-    async def prompt(self, prompt: Optional[str] = None, **kwargs: Any):
-        impls = implementations(_HOOK)
-        if not impls and self._group is None:
-            # Nothing to run around llm's call (the fast path): no second coroutine
-            if self._key is not None or self._options:
-                kwargs = self._prompt_kwargs(kwargs)
-            return self._model.prompt(prompt, **kwargs)
-        return await self._send(self._model.prompt, prompt, kwargs, impls)
-
     def chain(self, prompt: Optional[str] = None, **kwargs: Any):
         return self._chain(self._model.chain, prompt, kwargs)
 
@@ -332,3 +341,9 @@ class WrappedAsyncModel(_PromptTarget):
         return f"<WrappedAsyncModel model_id={self.model_id!r} purpose={self._purpose!r}>"
 
     __str__ = __repr__
+
+
+def _prompt_context_caller():
+    global _prompt_context
+    _prompt_context = hook_caller(_HOOK)
+    return _prompt_context
