@@ -12,6 +12,7 @@ A configured secret that is unset falls through to the next step.
 
 from __future__ import annotations
 
+import contextvars
 from typing import Callable, Optional
 
 import llm
@@ -19,6 +20,11 @@ import llm
 from ._catalog import provider_secret_name
 
 
+# The secret name of the datasette-secrets get_secret() call we are making, if any
+# (see _plugin.register_secrets)
+lookup_in_progress: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+    "datasette_llm_secret_lookup", default=None
+)
 _datasette_secrets = None
 
 
@@ -62,11 +68,15 @@ class KeyResolver:
             return key
         return self._llm_key(needs_key, model.key_env_var)
 
-    async def keyed(self, models: list, secret_names: Callable[[str], list]) -> list:
+    async def keyed(
+        self, models: list, secret_names: Callable[[str], list], configured: frozenset
+    ) -> list:
         """``[m for m in models if not m.needs_key or await key_for(m, secret_names(m.model_id))]``,
         with one ``key_for`` per distinct provider, env var and configured names: a
         listing of 300 models from 30 providers resolves 30 keys, not 300. The look-ups
-        happen in the same order as model by model."""
+        happen in the same order as model by model. ``configured``: the model IDs
+        ``secret_names`` may return names for (it returns none for the others).
+        """
         kept = []
         known: dict = {}
         for model in models:
@@ -74,8 +84,12 @@ class KeyResolver:
             if not needs_key:
                 kept.append(model)
                 continue
-            names = secret_names(model.model_id)
-            memo = (needs_key, model.key_env_var, *names)
+            if model.model_id in configured:
+                names = secret_names(model.model_id)
+                memo = (needs_key, model.key_env_var, *names)
+            else:
+                names = ()
+                memo = (needs_key, model.key_env_var)
             has_key = known.get(memo)
             if has_key is None:
                 has_key = known[memo] = bool(await self.key_for(model, names))
@@ -85,9 +99,13 @@ class KeyResolver:
 
     async def _secret(self, name: str) -> Optional[str]:
         if name not in self._secrets:
-            self._secrets[name] = await _secrets_module().get_secret(
-                self._datasette, name, self._actor_id
-            )
+            token = lookup_in_progress.set(name)  # read by our register_secrets hook
+            try:
+                self._secrets[name] = await _secrets_module().get_secret(
+                    self._datasette, name, self._actor_id
+                )
+            finally:
+                lookup_in_progress.reset(token)
         return self._secrets[name]
 
     def _llm_key(self, alias: str, env_var: Optional[str]) -> Optional[str]:

@@ -7,6 +7,7 @@ import logging
 from datasette import hookimpl
 
 from ._catalog import Catalog, provider_secret_name
+from ._keys import lookup_in_progress
 from ._llm import plugin_config
 from ._startup import check_config
 
@@ -38,19 +39,12 @@ def _provider_secrets(providers: dict) -> tuple:
     return secrets
 
 
-@hookimpl
-def register_secrets(datasette):
-    """``<PROVIDER>_API_KEY`` for every installed provider, plus every secret name the
-    config uses as a custom key.
-
-    datasette-secrets calls this on every ``get_secret()``, so during one of our calls
-    (one look-up per provider) the list is built once, from the call's registry
-    snapshot and config, and handed out again for the rest of the call.
-    """
-    catalog = Catalog.current()
+def _declared_secrets(datasette, catalog: Catalog) -> dict:
+    """Secret name -> ``Secret`` for everything we register, built once per public
+    call (from the call's registry snapshot and config)."""
     cached = catalog.secrets
     if cached is not None and cached[0] is datasette:
-        return list(cached[1])
+        return cached[1]
     secrets = {secret.name: secret for secret in _provider_secrets(catalog.providers())}
     names = plugin_config(datasette).key_names()
     if names:
@@ -59,9 +53,30 @@ def register_secrets(datasette):
         for name in names:
             if name not in secrets:
                 secrets[name] = Secret(name=name, description="API key named in datasette-llm config")
-    listed = list(secrets.values())
-    catalog.secrets = (datasette, listed)
-    return list(listed)
+    catalog.secrets = (datasette, secrets)
+    return secrets
+
+
+@hookimpl
+def register_secrets(datasette):
+    """``<PROVIDER>_API_KEY`` for every installed provider, plus every secret name the
+    config uses as a custom key.
+
+    datasette-secrets' ``get_secret(name)`` calls this hook of every plugin, builds the
+    full list and only checks that ``name`` is on it. When that ``get_secret()`` is one
+    of our own look-ups (``KeyResolver`` says which name through a context variable),
+    we answer with that one secret if we register it and nothing otherwise: the same
+    verdict, without datasette-secrets walking our whole list once per provider (a
+    listing of 30 providers would walk it 30 times). Every other caller, and anything
+    nested inside the look-up, gets the full list.
+    """
+    secrets = _declared_secrets(datasette, Catalog.current())
+    name = lookup_in_progress.get()
+    if name is not None:
+        lookup_in_progress.set(None)  # this get_secret()'s own list only
+        secret = secrets.get(name)
+        return [] if secret is None else [secret]
+    return list(secrets.values())
 
 
 @hookimpl

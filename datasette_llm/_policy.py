@@ -113,14 +113,19 @@ class Policy:
             return ref
         return None
 
-    def secret_names(self, model_id: str, purpose: Optional[str]) -> list[str]:
-        """Configured secret names for this model, in resolution order."""
+    def keyed_model_ids(self) -> frozenset:
+        """Canonical IDs of the models some config entry gives a key (any purpose):
+        ``secret_names()`` is empty for every other model."""
         keyed_ids = self._keyed_ids
         if keyed_ids is None:
             keyed_ids = self._keyed_ids = frozenset(
                 self._canon(ref.model_id) for _, ref in self.config.refs() if ref.key
             )
-        if model_id not in keyed_ids:  # most models, when listing: no config entry
+        return keyed_ids
+
+    def secret_names(self, model_id: str, purpose: Optional[str]) -> list[str]:
+        """Configured secret names for this model, in resolution order."""
+        if model_id not in self.keyed_model_ids():  # most models: no config entry
             return []
         names = []
         purpose_ref = self.ref_for(model_id, purpose)

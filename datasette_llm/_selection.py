@@ -49,7 +49,9 @@ class Selection:
         if self.config.require_keys:
             purpose = self.purpose
             models = await self.keys.keyed(
-                models, lambda model_id: self.policy.secret_names(model_id, purpose)
+                models,
+                lambda model_id: self.policy.secret_names(model_id, purpose),
+                self.policy.keyed_model_ids(),
             )
         models, _ = await self._filter_by_hooks(models)
         return self._ordered(models, await self._default_candidates())
