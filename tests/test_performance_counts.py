@@ -313,7 +313,9 @@ async def test_group_memory_does_not_grow_with_its_size(datasette_llm_config):
         gc.collect()
         tracemalloc.start()
         try:
-            await prompts(model, 100)
+            # Some of llm's and Python's caches grow once, by about 13 kB, within the
+            # first thousand or so traced prompts (seen on Python 3.10), then stay flat
+            await prompts(model, 2000)
             gc.collect()
             after_small = tracemalloc.get_traced_memory()[0]
             await prompts(model, 2000)
@@ -324,7 +326,7 @@ async def test_group_memory_does_not_grow_with_its_size(datasette_llm_config):
     # The published release kept about 2.1 kB per prompt; flat means a few bytes of
     # allocator noise, not a few bytes per prompt
     assert after_large - after_small < 2000 * 4, after_large - after_small
-    assert model.group.prompt_count == 2300
+    assert model.group.prompt_count == 4200
 
 
 # What the savings must never make stale
