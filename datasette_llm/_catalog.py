@@ -116,8 +116,9 @@ class Catalog:
         if self._providers is None:
             providers = {}
             for model in self.async_models:
-                if model.needs_key and model.needs_key not in providers:
-                    providers[model.needs_key] = model.key_env_var
+                needs_key = model.needs_key
+                if needs_key and needs_key not in providers:
+                    providers[needs_key] = model.key_env_var
             self._providers = providers
         return self._providers
 

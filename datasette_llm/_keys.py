@@ -77,24 +77,35 @@ class KeyResolver:
         happen in the same order as model by model. ``configured``: the model IDs
         ``secret_names`` may return names for (it returns none for the others).
         """
-        kept = []
-        known: dict = {}
+        kept: list = []
+        append = kept.append
+        known: dict = {}  # (needs_key, key_env_var, *names) -> has a key
+        plain: dict = {}  # needs_key -> (key_env_var, has a key): no configured names
         for model in models:
             needs_key = model.needs_key
             if not needs_key:
-                kept.append(model)
+                append(model)
                 continue
-            if model.model_id in configured:
+            if configured and model.model_id in configured:
                 names = secret_names(model.model_id)
                 memo = (needs_key, model.key_env_var, *names)
             else:
+                # Most models of a listing: the provider's answer, without a tuple
+                key_env_var = model.key_env_var
+                seen = plain.get(needs_key)
+                if seen is not None and seen[0] == key_env_var:
+                    if seen[1]:
+                        append(model)
+                    continue
                 names = ()
-                memo = (needs_key, model.key_env_var)
+                memo = (needs_key, key_env_var)
             has_key = known.get(memo)
             if has_key is None:
                 has_key = known[memo] = bool(await self.key_for(model, names))
+                if not names and needs_key not in plain:
+                    plain[needs_key] = (memo[1], has_key)
             if has_key:
-                kept.append(model)
+                append(model)
         return kept
 
     async def _secret(self, name: str) -> Optional[str]:

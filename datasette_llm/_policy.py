@@ -83,6 +83,8 @@ class Policy:
         """The models config allows for ``purpose``, in their given order."""
         _, allowed, _, purpose_blocked = self._purpose_rules(purpose)
         blocked = self._blocked | purpose_blocked
+        if allowed is None and not blocked:
+            return list(models)
         return [
             m
             for m in models

@@ -57,6 +57,9 @@ class Selection:
         return self._ordered(models, await self._default_candidates())
 
     def _ordered(self, models: list, default_candidates: list) -> list:
+        allowlist = self.policy.allowlist_order(self.purpose)
+        if not default_candidates and not allowlist:
+            return models
         by_id = {m.model_id: m for m in models}
         first: dict = {}
         for name, _ in default_candidates:
@@ -64,7 +67,7 @@ class Selection:
             if model_id in by_id:
                 first[model_id] = None
                 break
-        for model_id in self.policy.allowlist_order(self.purpose):
+        for model_id in allowlist:
             if model_id in by_id:
                 first[model_id] = None
         if not first:
