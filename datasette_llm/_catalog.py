@@ -82,6 +82,12 @@ class Catalog:
         """The snapshot of the call in progress, or a fresh one."""
         return _active.get() or cls(llm.get_models_with_aliases())
 
+    @staticmethod
+    def holds(model) -> bool:
+        """True if the snapshot of the call in progress lists this very model object."""
+        catalog = _active.get()
+        return catalog is not None and catalog._by_id.get(model.model_id) is model
+
     def active(self) -> "_Activation":
         """``with catalog.active():`` makes this the snapshot of the call in progress."""
         return _Activation(self)

@@ -17,12 +17,12 @@ from typing import Callable, Optional
 
 import llm
 
-from ._catalog import provider_secret_name
+from ._catalog import Catalog, provider_secret_name
 
 
-# The secret name of the datasette-secrets get_secret() call we are making, if any
-# (see _plugin.register_secrets)
-lookup_in_progress: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+# The datasette-secrets get_secret() call we are making, if any: (secret name, whether
+# we know our register_secrets hook lists it). See _plugin.register_secrets.
+lookup_in_progress: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar(
     "datasette_llm_secret_lookup", default=None
 )
 _datasette_secrets = None
@@ -60,10 +60,10 @@ class KeyResolver:
         if not needs_key:
             return None
         for name in configured_secrets:
-            key = await self._secret(name)
+            key = await self._secret(name, registered=True)  # a config key name
             if key:
                 return key
-        key = await self._secret(provider_secret_name(needs_key))
+        key = await self._secret(provider_secret_name(needs_key), Catalog.holds(model))
         if key:
             return key
         return self._llm_key(needs_key, model.key_env_var)
@@ -108,9 +108,13 @@ class KeyResolver:
                 append(model)
         return kept
 
-    async def _secret(self, name: str) -> Optional[str]:
+    async def _secret(self, name: str, registered: bool) -> Optional[str]:
+        """datasette-secrets' value for ``name``, looked up once per call.
+        ``registered``: we know our register_secrets hook lists ``name`` (a config key
+        name, or the provider secret of a model of this call's registry snapshot)."""
         if name not in self._secrets:
-            token = lookup_in_progress.set(name)  # read by our register_secrets hook
+            # Read by our register_secrets hook, inside this get_secret() call
+            token = lookup_in_progress.set((name, registered))
             try:
                 self._secrets[name] = await _secrets_module().get_secret(
                     self._datasette, name, self._actor_id
