@@ -228,7 +228,9 @@ async def save_secrets_through_web_form(datasette, names) -> None:
             cookies=cookies,
         )
         if response.status_code != 302:
-            raise RuntimeError(f"saving secret {name} failed: {response.status_code} {response.text[:300]}")
+            raise RuntimeError(
+                f"saving secret {name} failed: {response.status_code} {response.text[:300]}"
+            )
 
 
 async def add_write_counter(datasette) -> None:
@@ -307,7 +309,9 @@ async def bench_prompt_context(datasette, repeats: int, impls: int = 5) -> Row:
         # implementation, call the wrapper, enter and exit its async context manager
         impl = _PromptContextPlugin.llm_prompt_context
         for _ in range(n):
-            wrapper = impl(datasette=datasette, model_id="echo", prompt="hi", purpose=None, actor=None)
+            wrapper = impl(
+                datasette=datasette, model_id="echo", prompt="hi", purpose=None, actor=None
+            )
             async with wrapper(None):
                 pass
 
@@ -694,7 +698,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21, help="repeats per row (default 21)")
     parser.add_argument("--quick", action="store_true", help="5 repeats: a smoke run")
-    parser.add_argument("--only", default=",".join(ROWS), help="comma-separated rows: " + ", ".join(ROWS))
+    parser.add_argument(
+        "--only", default=",".join(ROWS), help="comma-separated rows: " + ", ".join(ROWS)
+    )
     parser.add_argument(
         "--keep-plugins", action="store_true",
         help="keep installed plugins that implement datasette-llm hooks (set aside by default)",

@@ -374,7 +374,9 @@ async def test_a_model_list_that_changes_between_calls_is_seen(datasette_llm_con
         llm_pm.unregister(plugin)
 
 
-async def test_prompt_context_hooks_registered_later_are_used(datasette_llm_config, register_plugin):
+async def test_prompt_context_hooks_registered_later_are_used(
+    datasette_llm_config, register_plugin
+):
     ds = await datasette_llm_config({})
     model = await LLM(ds).model("echo")
     await (await model.prompt("before")).text()  # the path with no implementations
