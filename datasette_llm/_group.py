@@ -105,9 +105,7 @@ class Group:
 
     def _response_done(self, response) -> None:
         self._pending.pop(response, None)
-        usage = self.usage
-        usage.input += getattr(response, "input_tokens", None) or 0
-        usage.output += getattr(response, "output_tokens", None) or 0
+        self._add_usage(response)
 
     def _add_usage(self, response) -> None:
         self.usage.input += getattr(response, "input_tokens", None) or 0
