@@ -18,6 +18,8 @@ from typing import Callable, Optional
 import llm
 
 from ._catalog import Catalog, provider_secret_name
+from ._hooks import hook_caller
+from ._stored_secrets import NOT_READ, Snapshot, usable
 
 
 # The datasette-secrets get_secret() call we are making, if any: (secret name, whether
@@ -42,13 +44,24 @@ def _secrets_module():
 class KeyResolver:
     """Resolves keys for one call of ours: each secret is looked up at most once."""
 
-    __slots__ = ("_datasette", "_actor_id", "_secrets", "_llm_keys")
+    __slots__ = ("_datasette", "_actor_id", "_secrets", "_llm_keys", "_stored")
 
     def __init__(self, datasette, actor: Optional[dict]) -> None:
         self._datasette = datasette
         self._actor_id = actor.get("id") if isinstance(actor, dict) else None
         self._secrets: dict[str, Optional[str]] = {}
         self._llm_keys: dict[tuple, Optional[str]] = {}
+        self._stored: Optional[Snapshot] = None
+
+    async def read_for_listing(self, names) -> None:
+        """Read datasette-secrets' values for ``names`` (secret names our
+        register_secrets hook declares) in one query, recording no use: for listings,
+        which only ask whether keys exist. Look-ups of names not read, or when
+        datasette-secrets cannot be read that way, still go to ``get_secret()``
+        (see _stored_secrets)."""
+        datasette_secrets = _secrets_module()
+        if usable(datasette_secrets) and _we_declare_secrets():
+            self._stored = await Snapshot.read(datasette_secrets, self._datasette, names)
 
     async def key_for(self, model, configured_secrets: list[str]) -> Optional[str]:
         """The API key for ``model``, or None (also for models that need no key).
@@ -113,6 +126,11 @@ class KeyResolver:
         ``registered``: we know our register_secrets hook lists ``name`` (a config key
         name, or the provider secret of a model of this call's registry snapshot)."""
         if name not in self._secrets:
+            if registered and self._stored is not None:
+                value = self._stored.value(name)
+                if value is not NOT_READ:
+                    self._secrets[name] = value
+                    return value
             # Read by our register_secrets hook, inside this get_secret() call
             token = lookup_in_progress.set((name, registered))
             try:
@@ -129,3 +147,13 @@ class KeyResolver:
             # Looked up on the module at call time so tests can patch llm.get_key
             self._llm_keys[cache_key] = llm.get_key(alias=alias, env=env_var)
         return self._llm_keys[cache_key]
+
+
+def _we_declare_secrets() -> bool:
+    """True if our register_secrets hook is registered with Datasette (without it,
+    datasette-secrets knows none of our names and get_secret() answers None)."""
+    for impl in hook_caller("register_secrets").get_hookimpls():
+        function = impl.function
+        if function.__name__ == "register_secrets" and function.__module__ == "datasette_llm._plugin":
+            return True
+    return False

@@ -47,6 +47,7 @@ class Selection:
         for a model picker."""
         models = self.policy.allowed(self.catalog.async_models, self.purpose)
         if self.config.require_keys:
+            await self.keys.read_for_listing(self._secret_names_for_listing(models))
             purpose = self.purpose
             models = await self.keys.keyed(
                 models,
@@ -55,6 +56,17 @@ class Selection:
             )
         models, _ = await self._filter_by_hooks(models)
         return self._ordered(models, await self._default_candidates())
+
+    def _secret_names_for_listing(self, models: list) -> list[str]:
+        """Every secret name a listing of ``models`` may look up: their providers'
+        ``<PROVIDER>_API_KEY`` and the config's key names (none if no model needs a key)."""
+        if len(models) == len(self.catalog.async_models):  # config removed none
+            providers = self.catalog.providers()
+        else:
+            providers = dict.fromkeys(m.needs_key for m in models if m.needs_key)
+        if not providers:
+            return []
+        return [provider_secret_name(p) for p in providers] + self.config.key_names()
 
     def _ordered(self, models: list, default_candidates: list) -> list:
         allowlist = self.policy.allowlist_order(self.purpose)
