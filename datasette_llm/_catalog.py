@@ -35,30 +35,35 @@ class Catalog:
     """
 
     __slots__ = (
-        "async_models", "_entries", "_by_id", "_by_name", "_sync_only", "_providers",
+        "_async_models", "_entries", "_by_id", "_by_name", "_sync_only", "_providers",
         "secrets",
     )
 
     def __init__(self, models_with_aliases) -> None:
-        entries = list(models_with_aliases)
+        entries = models_with_aliases if isinstance(models_with_aliases, list) else list(
+            models_with_aliases
+        )
         self._entries = entries
-        async_models = [e.async_model for e in entries if e.async_model is not None]
-        # The later registration of a model ID wins, as in llm
-        by_id = {model.model_id: model for model in async_models}
-        if len(by_id) != len(async_models):
-            # Registered again: listed once, at its first position, as its later object
-            seen: set = set()
-            async_models = [
-                by_id[model.model_id]
-                for model in async_models
-                if not (model.model_id in seen or seen.add(model.model_id))
-            ]
-        self.async_models: list = async_models
-        self._by_id: dict = by_id
+        # One pass: a model ID registered again keeps its first position and takes
+        # the later object, as in llm (where the later registration wins)
+        self._by_id: dict = {
+            model.model_id: model
+            for entry in entries
+            if (model := entry.async_model) is not None
+        }
+        self._async_models: Optional[list] = None
         self._by_name: Optional[dict] = None
         self._sync_only: Optional[set] = None
         self._providers: Optional[dict] = None
         self.secrets = None  # ours to fill: see _plugin.register_secrets
+
+    @property
+    def async_models(self) -> list:
+        """Every async model, once per model ID, in llm's order."""
+        async_models = self._async_models
+        if async_models is None:
+            async_models = self._async_models = list(self._by_id.values())
+        return async_models
 
     def _names(self) -> dict:
         """ID or alias -> async model. The first alias registration wins among aliases;
