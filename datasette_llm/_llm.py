@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import weakref
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Optional
@@ -13,18 +14,62 @@ from ._prompting import WrappedAsyncModel
 from ._selection import Selection
 
 PLUGIN_NAME = "datasette-llm"
+# datasette -> (the raw config parsed, its LLMConfig, the unresolved config it came from
+# if resolving changed nothing in it, else None)
 _parsed_configs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def plugin_config(datasette) -> LLMConfig:
-    """The validated config of this Datasette instance (parsed again only if it changed)."""
-    raw = datasette.plugin_config(PLUGIN_NAME)
+    """The validated config of this Datasette instance (parsed again only if it changed).
+
+    ``datasette.plugin_config()`` resolves ``$env`` and ``$file`` references on every
+    call, copying the whole config; that copy is most of what choosing a model costs
+    beyond llm's own enumeration. When the config has no such references, resolving
+    returns a copy equal to the config itself, so comparing the unresolved config with
+    the one we parsed answers the same question without the copy. Datasette 0.65 (or a
+    subclass with its own ``plugin_config``) always gets the full call.
+    """
     cached = _parsed_configs.get(datasette)
+    if cached is not None and cached[2] is not None:
+        unresolved = _unresolved_plugin_config(datasette)
+        if unresolved is not _UNAVAILABLE and unresolved == cached[2]:
+            return cached[1]
+    raw = datasette.plugin_config(PLUGIN_NAME)
     if cached is not None and cached[0] == raw:
         return cached[1]
     config = parse_config(raw)
-    _parsed_configs[datasette] = (raw, config)
+    unresolved = _unresolved_plugin_config(datasette)
+    # A $env or $file reference resolves to a string, never to the mapping it was
+    # written as: equal means the config has none
+    plain = None
+    if unresolved is not _UNAVAILABLE and unresolved == raw:
+        plain = copy.deepcopy(unresolved)
+    _parsed_configs[datasette] = (raw, config, plain)
     return config
+
+
+_UNAVAILABLE = object()
+
+
+def _unresolved_plugin_config(datasette):
+    """Our config as ``datasette.plugin_config()`` reads it before resolving it, on
+    Datasette versions that read it with ``_plugin_config_top`` (1.0a8 and later);
+    ``_UNAVAILABLE`` elsewhere, and for subclasses with their own ``plugin_config``."""
+    global _stock_plugin_config
+    if _stock_plugin_config is _UNAVAILABLE:
+        # Looked up on first use: importing datasette.app while datasette_llm is
+        # imported would be circular (see __init__.py)
+        from datasette.app import Datasette
+
+        _stock_plugin_config = (
+            Datasette.plugin_config if hasattr(Datasette, "_plugin_config_top") else None
+        )
+    if _stock_plugin_config is None or type(datasette).plugin_config is not _stock_plugin_config:
+        return _UNAVAILABLE
+    return datasette._plugin_config_top(PLUGIN_NAME)
+
+
+_stock_plugin_config = _UNAVAILABLE
 
 
 class LLM:

@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from datasette import hookimpl
 from llm.plugins import load_plugins, pm as llm_pm
 
-from datasette_llm import LLM
+from datasette_llm import LLM, ModelNotFoundError
 from datasette_llm.testing import FakeModel, fake_models, fake_secrets
 
 PROVIDERS = 5
@@ -480,3 +480,93 @@ async def test_our_lookups_find_only_secrets_we_register(
     names = [secret.name for secret in await get_secrets(ds)]
     assert set(provider_secret_names()) <= set(names)
     assert "GHOST_API_KEY" not in names
+
+
+# The parsed config: reused only while it is what Datasette would return
+
+
+def count_config_resolutions(monkeypatch, ds) -> list:
+    """Times Datasette resolved (and copied) our config for ``plugin_config()``."""
+    import datasette.app
+
+    calls = []
+    original = datasette.app.resolve_env_secrets
+
+    def resolve_env_secrets(value, environ):
+        if value is ds.config["plugins"]["datasette-llm"]:
+            calls.append(value)
+        return original(value, environ)
+
+    monkeypatch.setattr(datasette.app, "resolve_env_secrets", resolve_env_secrets)
+    return calls
+
+
+CONFIG_MODELS = (FakeModel("first"), FakeModel("second"))
+
+
+@pytest.mark.llm_models(*CONFIG_MODELS)
+async def test_a_config_changed_in_place_or_replaced_is_seen_at_once(datasette_llm_config):
+    ds = await datasette_llm_config({"purposes": {"p": {"model": "first"}}})
+    llm_ = LLM(ds)
+    assert (await llm_.model(purpose="p")).model_id == "first"
+    if not hasattr(ds, "_plugin_config_top"):
+        pytest.skip("Datasette 0.65 reads plugin config through metadata: resolved every call")
+    ds.config["plugins"]["datasette-llm"]["purposes"]["p"]["model"] = "second"
+    assert (await llm_.model(purpose="p")).model_id == "second"
+    ds.config["plugins"]["datasette-llm"] = {"purposes": {"p": {"model": "first"}}}
+    assert (await llm_.model(purpose="p")).model_id == "first"
+    del ds.config["plugins"]["datasette-llm"]
+    with pytest.raises(ModelNotFoundError):
+        await llm_.model(purpose="p")
+
+
+@pytest.mark.llm_models(*CONFIG_MODELS)
+async def test_a_config_without_references_is_resolved_only_when_it_changes(
+    datasette_llm_config, monkeypatch
+):
+    ds = await datasette_llm_config({"purposes": {"p": {"model": "first"}}})
+    if not hasattr(ds, "_plugin_config_top"):
+        pytest.skip("Datasette 0.65 reads plugin config through metadata: resolved every call")
+    llm_ = LLM(ds)
+    calls = count_config_resolutions(monkeypatch, ds)
+    for _ in range(3):
+        await llm_.model(purpose="p")
+        await llm_.models(purpose="p")
+    assert calls == []  # parsed at startup, since then only compared unresolved
+    ds.config["plugins"]["datasette-llm"]["purposes"]["p"]["model"] = "second"
+    for _ in range(3):
+        assert (await llm_.model(purpose="p")).model_id == "second"
+    assert len(calls) == 1
+
+
+@pytest.mark.llm_models(*CONFIG_MODELS)
+async def test_env_references_in_the_config_are_resolved_on_every_call(
+    datasette_llm_config, monkeypatch
+):
+    monkeypatch.setenv("TEST_PURPOSE_MODEL", "first")
+    ds = await datasette_llm_config({"purposes": {"p": {"model": {"$env": "TEST_PURPOSE_MODEL"}}}})
+    llm_ = LLM(ds)
+    assert (await llm_.model(purpose="p")).model_id == "first"
+    monkeypatch.setenv("TEST_PURPOSE_MODEL", "second")
+    assert (await llm_.model(purpose="p")).model_id == "second"
+
+
+@pytest.mark.llm_models(*CONFIG_MODELS)
+async def test_a_datasette_subclass_with_its_own_plugin_config_is_always_asked(
+    datasette_llm_config,
+):
+    from datasette_test import Datasette
+
+    class Overriding(Datasette):
+        model = "first"
+
+        def plugin_config(self, plugin_name, *args, **kwargs):
+            if plugin_name == "datasette-llm":
+                return {"purposes": {"p": {"model": self.model}}}
+            return super().plugin_config(plugin_name, *args, **kwargs)
+
+    ds = Overriding(memory=True)
+    llm_ = LLM(ds)
+    assert (await llm_.model(purpose="p")).model_id == "first"
+    ds.model = "second"
+    assert (await llm_.model(purpose="p")).model_id == "second"
