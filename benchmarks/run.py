@@ -325,49 +325,69 @@ async def bench_prompt(datasette, repeats: int) -> Row:
 
 
 async def bench_prompt_context(datasette, repeats: int, impls: int = 5) -> Row:
+    """The cost of each ``llm_prompt_context`` implementation to datasette-llm: prompts
+    with ``impls`` no-op implementations installed, against raw llm prompts running the
+    very same plugin code by hand (call the implementation, call the wrapper it
+    returns, nest the ``@asynccontextmanager`` contexts around the prompt), so that
+    only datasette-llm's own work differs between the sides."""
+    assert impls == 5  # the raw side is written out for five
     wrapped = await LLM(datasette).model("echo")
+    raw_model = llm.get_async_model("echo")
+    impl = _PromptContextPlugin.llm_prompt_context
 
     async def prompts(n):
         for _ in range(n):
             response = await wrapped.prompt("hi")
             await response.text()
 
-    async def plugin_own_work(n):
-        # What the plugin's own code costs, with no datasette-llm involved: call the
-        # implementation, call the wrapper, enter and exit its async context manager
-        impl = _PromptContextPlugin.llm_prompt_context
-        for _ in range(n):
-            wrapper = impl(
-                datasette=datasette, model_id="echo", prompt="hi", purpose=None, actor=None
-            )
-            async with wrapper(None):
-                pass
+    def wrapper():
+        return impl(datasette=datasette, model_id="echo", prompt="hi", purpose=None, actor=None)
 
-    async def nothing(n):
+    async def by_hand_five(n):
         for _ in range(n):
-            pass
+            w1, w2, w3, w4, w5 = wrapper(), wrapper(), wrapper(), wrapper(), wrapper()
+            async with w1(None), w2(None), w3(None), w4(None), w5(None):
+                response = raw_model.prompt("hi")
+            await response.text()
+
+    async def by_hand_one(n):
+        for _ in range(n):
+            w1 = wrapper()
+            async with w1(None):
+                response = raw_model.prompt("hi")
+            await response.text()
+
+    async def raw_prompts(n):
+        for _ in range(n):
+            response = raw_model.prompt("hi")
+            await response.text()
+
+    def installed(count):
+        return lambda: prompt_context_plugins(count)
 
     many = await compare(
-        prompts, prompts, batch=50, repeats=repeats * 20,
-        ours_setup=lambda: prompt_context_plugins(impls),
+        prompts, by_hand_five, batch=50, repeats=repeats * 10, ours_setup=installed(impls)
     )
     one = await compare(
-        prompts, prompts, batch=50, repeats=repeats * 20,
-        ours_setup=lambda: prompt_context_plugins(1),
+        prompts, by_hand_one, batch=50, repeats=repeats * 10, ours_setup=installed(1)
     )
-    own = await compare(plugin_own_work, nothing, batch=200, repeats=repeats * 5)
-    per_impl = many.difference / impls
+    plain = await compare(prompts, raw_prompts, batch=50, repeats=repeats * 10)
+    plugin = await compare(by_hand_five, raw_prompts, batch=50, repeats=repeats * 10)
+    # What the implementations add to our prompts beyond the plugin code itself (our
+    # cost with no implementation, plain.difference, is the first row of the table)
+    per_impl = (many.difference - plain.difference) / impls
+    plugin_code = plugin.difference / impls
     return Row(
         f"each llm_prompt_context implementation ({impls} installed, no-op wrappers)",
         "<= +2 us",
         ours=per_impl,
         unit="us",
-        note=f"the first implementation adds {us(one.difference)}, each further one "
-        f"{us((many.difference - one.difference) / (impls - 1))}; of each implementation's "
-        f"cost, {us(own.difference)} is the plugin's own code (calling it, calling its "
-        "wrapper, entering and exiting the @asynccontextmanager it returns, measured "
-        f"without datasette-llm), so datasette-llm's share is {us(per_impl - own.difference)} "
-        "per implementation",
+        note=f"datasette-llm's own cost per implementation, beyond what the plugin's code "
+        f"costs without it: with {impls} implementations a prompt costs {us(many.ours)} "
+        f"against {us(many.raw)} for raw llm running the same plugin code by hand "
+        f"({many.ratio:.3f}x; the plugin's code is {us(plugin_code)} per implementation); "
+        f"with one implementation {us(one.ours)} against {us(one.raw)} "
+        f"({one.ratio:.3f}x), with none {us(plain.ours)} against {us(plain.raw)}",
     )
 
 
