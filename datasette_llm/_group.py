@@ -74,6 +74,7 @@ class Group:
         self.error: Optional[BaseException] = None
         self.exited = False
         self._pending: dict = {}  # unfinished responses, in order (dict as ordered set)
+        self._done_callback = self._response_done  # one bound method for every response
 
     @property
     def ok(self) -> bool:
@@ -83,33 +84,45 @@ class Group:
     def _responses(self) -> _TrackedResponses:
         return _TrackedResponses(self)
 
-    async def _track(self, response) -> None:
-        if self._track_now(response):
-            await response.on_done(self._response_done)
-
     def _track_now(self, response) -> bool:
         """Count ``response`` and watch for its completion. True if the caller must
-        still ``await response.on_done(group._response_done)`` (split out of
+        still ``await response.on_done(group._done_callback)`` (split out of
         ``_track`` so that the prompt path runs no coroutine for this)."""
         self.response_count += 1
+        if type(response).on_done is _llm_on_done:
+            # One of llm's own responses: for an unfinished one, llm's on_done() only
+            # appends to done_callbacks (in every llm release), so skip its coroutine
+            if response._done:
+                self._add_usage(response)
+            else:
+                self._pending[response] = None
+                response.done_callbacks.append(self._done_callback)
+            return False
         if getattr(response, "_done", False):
             self._add_usage(response)
             return False
         self._pending[response] = None
-        if type(response).on_done is _llm_on_done:
-            # For an unfinished response llm's own on_done() does exactly this (in
-            # every llm release): skip its coroutine
-            response.done_callbacks.append(self._response_done)
-            return False
         return True
+
+    async def _track(self, response) -> None:
+        if self._track_now(response):
+            await response.on_done(self._done_callback)
 
     def _response_done(self, response) -> None:
         self._pending.pop(response, None)
         self._add_usage(response)
 
     def _add_usage(self, response) -> None:
-        self.usage.input += getattr(response, "input_tokens", None) or 0
-        self.usage.output += getattr(response, "output_tokens", None) or 0
+        try:  # llm's responses always have both (None until known)
+            input_tokens, output_tokens = response.input_tokens, response.output_tokens
+        except AttributeError:
+            input_tokens = getattr(response, "input_tokens", None)
+            output_tokens = getattr(response, "output_tokens", None)
+        usage = self.usage
+        if input_tokens:
+            usage.input += input_tokens
+        if output_tokens:
+            usage.output += output_tokens
 
     async def _complete_pending(self) -> Optional[BaseException]:
         """Run every unfinished response to completion; return the first failure."""

@@ -69,13 +69,12 @@ class _PromptTarget:
 
     __slots__ = (
         "_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group", "_plain",
-        "_target",
+        "_target", "_hot",
     )
 
     def __init__(self, datasette, model, purpose, actor, key, options: Mapping, group):
         self._datasette = datasette
         self._model = model
-        self._target = model  # what prompt() and chain() call: the model or a conversation
         self._purpose = purpose
         self._actor = actor
         self._key = key
@@ -83,6 +82,14 @@ class _PromptTarget:
         self._group = group
         # Nothing of ours to add to the caller's arguments (no key, no default options)
         self._plain = key is None and not options
+        self._set_target(model)
+
+    def _set_target(self, target) -> None:
+        """What prompt() and chain() call: the model, or a conversation."""
+        self._target = target
+        # What prompt() reads, in one attribute: every attribute read on a class with
+        # __getattr__ (the wrapped model delegates to llm's) takes CPython's slow path
+        self._hot = (self._group, self._plain, target)
 
     def _prompt_kwargs(self, kwargs: dict) -> dict:
         """The caller's keyword arguments plus our key and default options; the
@@ -144,14 +151,14 @@ class _PromptTarget:
         context). Whenever an exception is on its way the remaining exits go to an
         ``AsyncExitStack`` after all, so suppression and chaining are exactly its own.
         """
+        group, plain, target = self._hot
         impls = (_prompt_context or _prompt_context_caller()).get_hookimpls()
-        group = self._group
         if group is not None:
             group.prompt_count += 1
         factories = self._context_factories(prompt, in_call_order(impls)) if impls else None
-        if not self._plain:
+        if not plain:
             kwargs = self._prompt_kwargs(kwargs)
-        send = self._target.prompt
+        send = target.prompt
         if not factories:
             response = send(prompt, **kwargs) if kwargs else send(prompt)
         else:
@@ -188,7 +195,7 @@ class _PromptTarget:
                             raise
                         break
         if group is not None and group._track_now(response):
-            await response.on_done(group._response_done)
+            await response.on_done(group._done_callback)
         return response
 
     def _chain(self, chain_method: Callable, prompt, kwargs: dict):
@@ -268,7 +275,7 @@ class WrappedConversation(_PromptTarget):
             target._datasette, target._model, target._purpose, target._actor,
             target._key, target._options, target._group,
         )
-        self._target = conversation
+        self._set_target(conversation)
 
     @property
     def conversation(self):
@@ -277,7 +284,7 @@ class WrappedConversation(_PromptTarget):
 
     @conversation.setter
     def conversation(self, conversation) -> None:
-        self._target = conversation
+        self._set_target(conversation)
 
     @property
     def model_id(self) -> str:
