@@ -19,7 +19,7 @@ import llm
 
 from ._catalog import Catalog, provider_secret_name
 from ._hooks import hook_caller
-from ._stored_secrets import NOT_READ, Snapshot, usable
+from ._stored_secrets import NOT_READ, Snapshot, from_environment, usable
 
 
 # The datasette-secrets get_secret() call we are making, if any: (secret name, whether
@@ -126,20 +126,29 @@ class KeyResolver:
         ``registered``: we know our register_secrets hook lists ``name`` (a config key
         name, or the provider secret of a model of this call's registry snapshot)."""
         if name not in self._secrets:
-            if registered and self._stored is not None:
-                value = self._stored.value(name)
-                if value is not NOT_READ:
-                    self._secrets[name] = value
-                    return value
-            # Read by our register_secrets hook, inside this get_secret() call
-            token = lookup_in_progress.set((name, registered))
-            try:
-                self._secrets[name] = await _secrets_module().get_secret(
-                    self._datasette, name, self._actor_id
-                )
-            finally:
-                lookup_in_progress.reset(token)
+            value = self._known_without_get_secret(name) if registered else NOT_READ
+            if value is NOT_READ:
+                # Read by our register_secrets hook, inside this get_secret() call
+                token = lookup_in_progress.set((name, registered))
+                try:
+                    value = await _secrets_module().get_secret(
+                        self._datasette, name, self._actor_id
+                    )
+                finally:
+                    lookup_in_progress.reset(token)
+            self._secrets[name] = value
         return self._secrets[name]
+
+    def _known_without_get_secret(self, name: str):
+        """What ``get_secret(name)`` would answer, where we know it without calling it
+        (see _stored_secrets): from a listing's one-query read, or from the
+        environment; else ``NOT_READ``."""
+        if self._stored is not None:
+            return self._stored.value(name)
+        value = from_environment(_secrets_module(), name)
+        if value is None or not _we_declare_secrets():
+            return NOT_READ
+        return value
 
     def _llm_key(self, alias: str, env_var: Optional[str]) -> Optional[str]:
         cache_key = (alias, env_var)

@@ -5,7 +5,9 @@ answers one name at a time: ``get_secret()`` lists every plugin's secrets, runs 
 SELECT, decrypts, and UPDATEs ``last_used_at``, about 0.8 ms of CPU per name on a
 machine where llm lists 300 models in 0.45 ms. Listing is not using a key, so here a
 listing reads every name it may need in one SELECT and records no use. ``model()``,
-which hands a key to a prompt, still calls ``get_secret()``.
+which hands a key to a prompt, still calls ``get_secret()`` for a key stored in the
+database (which records the use); a key in a ``DATASETTE_SECRETS_*`` environment
+variable, where ``get_secret()`` records nothing, is read from the environment.
 
 The answer for each name is the one ``get_secret()`` would give (``Snapshot.value``
 follows it line by line: environment variable, then configuration, then the newest
@@ -58,6 +60,16 @@ def usable(datasette_secrets) -> bool:
         and not hasattr(get_secret, "__wrapped__")  # functools.wraps copies the names
         and installed_release() in VERIFIED_RELEASES
     )
+
+
+def from_environment(datasette_secrets, name: str) -> Optional[str]:
+    """``get_secret(name)`` when its answer comes from the environment (where it reads
+    nothing else and records nothing), without listing every plugin's secrets; None
+    when it would look further, or when we cannot answer for it (``usable()``)."""
+    value = os.environ.get(_ENV_PREFIX + name)
+    if value and usable(datasette_secrets):
+        return value
+    return None
 
 
 class Snapshot:
