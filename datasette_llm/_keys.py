@@ -12,7 +12,6 @@ A configured secret that is unset falls through to the next step.
 
 from __future__ import annotations
 
-import contextvars
 from typing import Callable, Optional
 
 import llm
@@ -22,11 +21,6 @@ from ._hooks import hook_caller
 from ._stored_secrets import NOT_READ, Snapshot, from_environment, usable
 
 
-# The datasette-secrets get_secret() call we are making, if any: (secret name, whether
-# we know our register_secrets hook lists it). See _plugin.register_secrets.
-lookup_in_progress: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar(
-    "datasette_llm_secret_lookup", default=None
-)
 _datasette_secrets = None
 
 
@@ -128,14 +122,7 @@ class KeyResolver:
         if name not in self._secrets:
             value = self._known_without_get_secret(name) if registered else NOT_READ
             if value is NOT_READ:
-                # Read by our register_secrets hook, inside this get_secret() call
-                token = lookup_in_progress.set((name, registered))
-                try:
-                    value = await _secrets_module().get_secret(
-                        self._datasette, name, self._actor_id
-                    )
-                finally:
-                    lookup_in_progress.reset(token)
+                value = await _secrets_module().get_secret(self._datasette, name, self._actor_id)
             self._secrets[name] = value
         return self._secrets[name]
 

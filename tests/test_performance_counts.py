@@ -160,39 +160,6 @@ async def test_configured_key_names_are_looked_up_once_each(datasette_llm_config
     assert sorted(for_purpose) == ["PROV2_API_KEY", "P_KEY"]
 
 
-async def test_datasette_secrets_does_not_walk_every_secret_per_look_up(
-    datasette_llm_config, providers, monkeypatch
-):
-    # datasette-secrets' get_secret(name) builds the list of every registered secret
-    # and checks that name is on it. During our own look-ups our register_secrets
-    # answers with just that name, so a listing that has to call get_secret() for
-    # every provider (here: a datasette-secrets release we have not verified the
-    # one-query read against) costs O(providers), not O(providers^2)
-    import datasette_secrets
-    from datasette_llm import _stored_secrets
-
-    monkeypatch.setattr(_stored_secrets, "_release", "99.0")
-    for p in range(PROVIDERS):
-        monkeypatch.setenv(f"DATASETTE_SECRETS_PROV{p}_API_KEY", f"sk-env-{p}")
-    walked = []
-    original = datasette_secrets.get_secrets
-
-    async def get_secrets(datasette):
-        secrets = await original(datasette)
-        walked.append(len(secrets))
-        return secrets
-
-    monkeypatch.setattr(datasette_secrets, "get_secrets", get_secrets)
-    ds = await datasette_llm_config({})
-    listed = await LLM(ds).models()
-    assert {m.model_id for m in providers} <= {m.model_id for m in listed}
-    lookups = len(provider_secret_names())
-    assert len(walked) == lookups
-    assert max(walked) <= 2  # our one secret and datasette-secrets' EXAMPLE_SECRET
-    # Outside our look-ups everyone still sees the full list
-    assert len(await original(ds)) >= lookups + 1
-
-
 async def test_a_listing_with_keys_in_the_environment_asks_datasette_secrets_nothing(
     datasette_llm_config, providers, monkeypatch
 ):
