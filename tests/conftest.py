@@ -21,6 +21,23 @@ def register_plugin():
         pm.unregister(name=name)
 
 
+@pytest.fixture
+def secrets_list_walks(monkeypatch):
+    """The calls of datasette-secrets' ``get_secrets()`` (every ``get_secret()`` makes
+    one, listing every plugin's secrets) during the test, one Datasette per call."""
+    import datasette_secrets
+
+    walks = []
+    original = datasette_secrets.get_secrets
+
+    async def get_secrets(datasette):
+        walks.append(datasette)
+        return await original(datasette)
+
+    monkeypatch.setattr(datasette_secrets, "get_secrets", get_secrets)
+    return walks
+
+
 # Every API key the tests use starts with "sk-". None may ever reach a log, stdout or
 # stderr: checked for every passing test.
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]+")

@@ -161,24 +161,14 @@ async def test_configured_key_names_are_looked_up_once_each(datasette_llm_config
 
 
 async def test_a_listing_with_keys_in_the_environment_asks_datasette_secrets_nothing(
-    datasette_llm_config, providers, monkeypatch
+    datasette_llm_config, providers, monkeypatch, secrets_list_walks
 ):
-    import datasette_secrets
-
     for p in range(PROVIDERS):
         monkeypatch.setenv(f"DATASETTE_SECRETS_PROV{p}_API_KEY", f"sk-env-{p}")
-    calls = []
-    original = datasette_secrets.get_secrets
-
-    async def get_secrets(datasette):
-        calls.append(datasette)
-        return await original(datasette)
-
-    monkeypatch.setattr(datasette_secrets, "get_secrets", get_secrets)
     ds = await datasette_llm_config({})
     listed = await LLM(ds).models()
     assert {m.model_id for m in providers} <= {m.model_id for m in listed}
-    assert calls == []
+    assert secrets_list_walks == []
 
 
 async def test_nothing_is_cached_across_calls(datasette_llm_config, providers):

@@ -227,40 +227,24 @@ async def test_without_our_register_secrets_datasette_secrets_knows_none_of_our_
 
 @pytest.mark.llm_models(*MODELS)
 async def test_model_reads_an_environment_key_without_asking_datasette_secrets(
-    datasette_llm_config, monkeypatch
+    datasette_llm_config, monkeypatch, secrets_list_walks
 ):
     monkeypatch.setenv("DATASETTE_SECRETS_PROVA_API_KEY", "sk-env-a")
-    walked = []
-    original = datasette_secrets.get_secrets
-
-    async def get_secrets(datasette):
-        walked.append(datasette)
-        return await original(datasette)
-
-    monkeypatch.setattr(datasette_secrets, "get_secrets", get_secrets)
     ds = await datasette_llm_config({})
     model = await LLM(ds).model("a-1", actor={"id": "alice"})
     assert await LLM(ds).get_key_for_model(model) == "sk-env-a"
-    assert walked == []
+    assert secrets_list_walks == []
     # The answer get_secret() gives
-    monkeypatch.setattr(datasette_secrets, "get_secrets", original)
     assert await datasette_secrets.get_secret(ds, "PROVA_API_KEY") == "sk-env-a"
+    assert len(secrets_list_walks) == 1
 
 
 @pytest.mark.llm_models(*MODELS)
 async def test_model_asks_get_secret_when_the_environment_has_no_key(
-    datasette_llm_config, monkeypatch
+    datasette_llm_config, monkeypatch, secrets_list_walks
 ):
     monkeypatch.setenv("DATASETTE_SECRETS_PROVA_API_KEY", "")  # empty: not a key
-    walked = []
-    original = datasette_secrets.get_secrets
-
-    async def get_secrets(datasette):
-        walked.append(datasette)
-        return await original(datasette)
-
-    monkeypatch.setattr(datasette_secrets, "get_secrets", get_secrets)
     ds = await datasette_llm_config({})
     with pytest.raises(ModelNotAllowedError):
         await LLM(ds).model("a-1")
-    assert len(walked) == 1
+    assert len(secrets_list_walks) == 1
