@@ -148,8 +148,8 @@ class KeyResolver:
 def _we_declare_secrets() -> bool:
     """True if our register_secrets hook is registered with Datasette (without it,
     datasette-secrets knows none of our names and get_secret() answers None)."""
+    ours = ("datasette_llm._plugin", "register_secrets")
     for impl in hook_caller("register_secrets").get_hookimpls():
-        function = impl.function
-        if function.__name__ == "register_secrets" and function.__module__ == "datasette_llm._plugin":
+        if (impl.function.__module__, impl.function.__name__) == ours:
             return True
     return False

@@ -61,8 +61,15 @@ def _unresolved_plugin_config(datasette):
         # imported would be circular (see __init__.py)
         from datasette.app import Datasette
 
+        stock = Datasette.plugin_config
+        # This Datasette's plugin_config() is _plugin_config_top() plus resolving
+        reads = stock.__code__.co_names
         _stock_plugin_config = (
-            Datasette.plugin_config if hasattr(Datasette, "_plugin_config_top") else None
+            stock
+            if hasattr(Datasette, "_plugin_config_top")
+            and "_plugin_config_top" in reads
+            and "resolve_env_secrets" in reads
+            else None
         )
     if _stock_plugin_config is None or type(datasette).plugin_config is not _stock_plugin_config:
         return _UNAVAILABLE
