@@ -93,13 +93,13 @@ class Group:
             # One of llm's own responses: for an unfinished one, llm's on_done() only
             # appends to done_callbacks (in every llm release), so skip its coroutine
             if response._done:
-                self._add_usage(response)
+                self._response_done(response)
             else:
                 self._pending[response] = None
                 response.done_callbacks.append(self._done_callback)
             return False
         if getattr(response, "_done", False):
-            self._add_usage(response)
+            self._response_done(response)
             return False
         self._pending[response] = None
         return True
@@ -109,10 +109,8 @@ class Group:
             await response.on_done(self._done_callback)
 
     def _response_done(self, response) -> None:
+        """A response completed: release it, keep its usage."""
         self._pending.pop(response, None)
-        self._add_usage(response)
-
-    def _add_usage(self, response) -> None:
         try:  # llm's responses always have both (None until known)
             input_tokens, output_tokens = response.input_tokens, response.output_tokens
         except AttributeError:
