@@ -89,19 +89,15 @@ class Group:
         still ``await response.on_done(group._done_callback)`` (split out of
         ``_track`` so that the prompt path runs no coroutine for this)."""
         self.response_count += 1
-        if type(response).on_done is _llm_on_done:
-            # One of llm's own responses: for an unfinished one, llm's on_done() only
-            # appends to done_callbacks (in every llm release), so skip its coroutine
-            if response._done:
-                self._response_done(response)
-            else:
-                self._pending[response] = None
-                response.done_callbacks.append(self._done_callback)
-            return False
         if getattr(response, "_done", False):
             self._response_done(response)
             return False
         self._pending[response] = None
+        if type(response).on_done is _llm_on_done:
+            # For an unfinished response llm's own on_done() does exactly this (in
+            # every llm release): skip its coroutine
+            response.done_callbacks.append(self._done_callback)
+            return False
         return True
 
     async def _track(self, response) -> None:
@@ -111,16 +107,9 @@ class Group:
     def _response_done(self, response) -> None:
         """A response completed: release it, keep its usage."""
         self._pending.pop(response, None)
-        try:  # llm's responses always have both (None until known)
-            input_tokens, output_tokens = response.input_tokens, response.output_tokens
-        except AttributeError:
-            input_tokens = getattr(response, "input_tokens", None)
-            output_tokens = getattr(response, "output_tokens", None)
         usage = self.usage
-        if input_tokens:
-            usage.input += input_tokens
-        if output_tokens:
-            usage.output += output_tokens
+        usage.input += getattr(response, "input_tokens", None) or 0
+        usage.output += getattr(response, "output_tokens", None) or 0
 
     async def _complete_pending(self) -> Optional[BaseException]:
         """Run every unfinished response to completion; return the first failure."""
