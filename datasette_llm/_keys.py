@@ -17,7 +17,6 @@ from typing import Callable, Optional
 import llm
 
 from ._catalog import Catalog, provider_secret_name
-from ._hooks import hook_caller
 from ._stored_secrets import NOT_READ, Snapshot, from_environment, usable
 
 
@@ -54,7 +53,7 @@ class KeyResolver:
         datasette-secrets cannot be read that way, still go to ``get_secret()``
         (see _stored_secrets)."""
         datasette_secrets = _secrets_module()
-        if usable(datasette_secrets) and _we_declare_secrets():
+        if usable(datasette_secrets):
             self._stored = await Snapshot.read(datasette_secrets, self._datasette, names)
 
     async def key_for(self, model, configured_secrets: list[str]) -> Optional[str]:
@@ -133,9 +132,7 @@ class KeyResolver:
         if self._stored is not None:
             return self._stored.value(name)
         value = from_environment(_secrets_module(), name)
-        if value is None or not _we_declare_secrets():
-            return NOT_READ
-        return value
+        return NOT_READ if value is None else value
 
     def _llm_key(self, alias: str, env_var: Optional[str]) -> Optional[str]:
         cache_key = (alias, env_var)
@@ -144,12 +141,3 @@ class KeyResolver:
             self._llm_keys[cache_key] = llm.get_key(alias=alias, env=env_var)
         return self._llm_keys[cache_key]
 
-
-def _we_declare_secrets() -> bool:
-    """True if our register_secrets hook is registered with Datasette (without it,
-    datasette-secrets knows none of our names and get_secret() answers None)."""
-    ours = ("datasette_llm._plugin", "register_secrets")
-    for impl in hook_caller("register_secrets").get_hookimpls():
-        if (impl.function.__module__, impl.function.__name__) == ours:
-            return True
-    return False

@@ -20,13 +20,16 @@ so it is used only when all of these hold, and ``get_secret()`` answers otherwis
   test against (``VERIFIED_RELEASES``);
 - ``datasette_secrets.get_secret`` is that module's own function (tests and
   ``datasette_llm.testing.fake_secrets`` replace it);
-- the name is one our ``register_secrets`` hook declares (the caller says so).
+- our ``register_secrets`` hook is registered, and the name is one it declares (the
+  caller says so).
 """
 
 from __future__ import annotations
 
 import os
 from typing import Iterable, Optional
+
+from ._hooks import hook_caller
 
 # Releases whose get_secret() reads exactly what Snapshot.value() reads. Add a release
 # here only after reading its get_secret() and running tests/test_stored_secrets.py.
@@ -52,21 +55,36 @@ def installed_release() -> str:
 
 def usable(datasette_secrets) -> bool:
     """True if a Snapshot answers for this datasette-secrets exactly as its
-    ``get_secret()`` would."""
+    ``get_secret()`` would, for the names our register_secrets declares."""
     get_secret = datasette_secrets.get_secret
     return (
         getattr(get_secret, "__module__", None) == "datasette_secrets"
         and getattr(get_secret, "__name__", None) == "get_secret"
         and not hasattr(get_secret, "__wrapped__")  # functools.wraps copies the names
         and installed_release() in VERIFIED_RELEASES
+        and _our_register_secrets_is_registered()
     )
+
+
+def _our_register_secrets_is_registered() -> bool:
+    """Without it, datasette-secrets knows none of our names: get_secret() answers None."""
+    ours = ("datasette_llm._plugin", "register_secrets")
+    for impl in hook_caller("register_secrets").get_hookimpls():
+        if (impl.function.__module__, impl.function.__name__) == ours:
+            return True
+    return False
+
+
+def _from_env(name: str) -> Optional[str]:
+    """The ``DATASETTE_SECRETS_<name>`` value, which get_secret() returns if it is set."""
+    return os.environ.get(_ENV_PREFIX + name) or None
 
 
 def from_environment(datasette_secrets, name: str) -> Optional[str]:
     """``get_secret(name)`` when its answer comes from the environment (where it reads
     nothing else and records nothing), without listing every plugin's secrets; None
     when it would look further, or when we cannot answer for it (``usable()``)."""
-    value = os.environ.get(_ENV_PREFIX + name)
+    value = _from_env(name)
     if value and usable(datasette_secrets):
         return value
     return None
@@ -85,7 +103,7 @@ class Snapshot:
     async def read(cls, datasette_secrets, datasette, names: Iterable[str]) -> "Snapshot":
         """One SELECT for the ``names`` not set in the environment (those never reach
         the database in ``get_secret()``), none if datasette-secrets is not configured."""
-        wanted = [name for name in dict.fromkeys(names) if not os.environ.get(_ENV_PREFIX + name)]
+        wanted = [name for name in dict.fromkeys(names) if not _from_env(name)]
         stored = dict.fromkeys(wanted, _NO_ROW)
         config = datasette_secrets.get_config(datasette)
         if config is None or not wanted:
@@ -112,7 +130,7 @@ class Snapshot:
 
     def value(self, name: str):
         """``get_secret(name)`` as of this snapshot, or ``NOT_READ``."""
-        from_env = os.environ.get(_ENV_PREFIX + name)
+        from_env = _from_env(name)
         if from_env:
             return from_env
         encrypted = self._stored.get(name, NOT_READ)
