@@ -14,8 +14,8 @@ from ._prompting import WrappedAsyncModel
 from ._selection import Selection
 
 PLUGIN_NAME = "datasette-llm"
-# datasette -> (the raw config parsed, its LLMConfig, the unresolved config it came from
-# if resolving changed nothing in it, else None)
+# datasette -> (the raw config parsed, its LLMConfig, a copy of the unresolved config it
+# came from if resolving changed nothing in it, else _UNAVAILABLE)
 _parsed_configs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -29,19 +29,17 @@ def plugin_config(datasette) -> LLMConfig:
     the one we parsed answers the same question without the copy. Datasette 0.65 (or a
     subclass with its own ``plugin_config``) always gets the full call.
     """
+    unresolved = _unresolved_plugin_config(datasette)
     cached = _parsed_configs.get(datasette)
-    if cached is not None and cached[2] is not None:
-        unresolved = _unresolved_plugin_config(datasette)
-        if unresolved is not _UNAVAILABLE and unresolved == cached[2]:
-            return cached[1]
+    if cached is not None and cached[2] is not _UNAVAILABLE and unresolved == cached[2]:
+        return cached[1]
     raw = datasette.plugin_config(PLUGIN_NAME)
     if cached is not None and cached[0] == raw:
         return cached[1]
     config = parse_config(raw)
-    unresolved = _unresolved_plugin_config(datasette)
     # A $env or $file reference resolves to a string, never to the mapping it was
     # written as: equal means the config has none
-    plain = None
+    plain = _UNAVAILABLE
     if unresolved is not _UNAVAILABLE and unresolved == raw:
         plain = copy.deepcopy(unresolved)
     _parsed_configs[datasette] = (raw, config, plain)

@@ -478,6 +478,18 @@ async def test_a_config_changed_in_place_or_replaced_is_seen_at_once(datasette_l
 
 
 @pytest.mark.llm_models(*CONFIG_MODELS)
+async def test_a_config_added_to_a_datasette_without_one_is_seen_at_once(datasette_llm_config):
+    ds = await datasette_llm_config(None)
+    llm_ = LLM(ds)
+    with pytest.raises(ModelNotFoundError):
+        await llm_.model(purpose="p")
+    if not hasattr(ds, "_plugin_config_top"):
+        pytest.skip("Datasette 0.65 reads plugin config through metadata: resolved every call")
+    ds.config.setdefault("plugins", {})["datasette-llm"] = {"purposes": {"p": {"model": "first"}}}
+    assert (await llm_.model(purpose="p")).model_id == "first"
+
+
+@pytest.mark.llm_models(*CONFIG_MODELS)
 async def test_a_config_without_references_is_resolved_only_when_it_changes(
     datasette_llm_config, monkeypatch
 ):
