@@ -68,8 +68,8 @@ class _PromptTarget:
     default options and group, plus the code that runs prompts through the hooks."""
 
     __slots__ = (
-        "_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group", "_plain",
-        "_target", "_hot",
+        "_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group", "_target",
+        "_hot",
     )
 
     def __init__(self, datasette, model, purpose, actor, key, options: Mapping, group):
@@ -80,8 +80,6 @@ class _PromptTarget:
         self._key = key
         self._options = options
         self._group = group
-        # Nothing of ours to add to the caller's arguments (no key, no default options)
-        self._plain = key is None and not options
         self._set_target(model)
 
     def _set_target(self, target) -> None:
@@ -89,7 +87,9 @@ class _PromptTarget:
         self._target = target
         # What prompt() reads, in one attribute: every attribute read on a class with
         # __getattr__ (the wrapped model delegates to llm's) takes CPython's slow path
-        self._hot = (self._group, self._plain, target)
+        # plain: nothing of ours to add to the caller's arguments (no key, no options)
+        plain = self._key is None and not self._options
+        self._hot = (self._group, plain, target)
 
     def _prompt_kwargs(self, kwargs: dict) -> dict:
         """The caller's keyword arguments plus our key and default options; the
