@@ -36,7 +36,6 @@ class Catalog:
 
     __slots__ = (
         "_async_models", "_entries", "_by_id", "_by_name", "_sync_only", "_providers",
-        "secrets",
     )
 
     def __init__(self, models_with_aliases) -> None:
@@ -55,7 +54,6 @@ class Catalog:
         self._by_name: Optional[dict] = None
         self._sync_only: Optional[set] = None
         self._providers: Optional[dict] = None
-        self.secrets = None  # ours to fill: see _plugin.register_secrets
 
     @property
     def async_models(self) -> list:
