@@ -17,6 +17,7 @@ from typing import Optional
 from datasette.utils import escape_sqlite
 
 from ._compat import COUNT_QUERYSTRING, count_and_description
+from ._database import select
 
 # Table page arguments that choose rows; every other argument starting with "_" only
 # changes how the page looks (sorting, paging, facets, shapes) and is dropped.
@@ -117,8 +118,8 @@ async def read_rows(db, table: str, primary_keys: list, columns: list, keys: lis
         f"select {', '.join(escape_sqlite(c) for c in selected)} from {escape_sqlite(table)} "
         f"where {_key_condition(primary_keys, len(keys))}"
     )
-    rows = await db.execute(sql, [value for key in keys for value in key])
-    return {tuple(row[key] for key in primary_keys): dict(zip(selected, row)) for row in rows}
+    rows = await select(db, sql, [value for key in keys for value in key])
+    return {tuple(row[key] for key in primary_keys): row for row in rows}
 
 
 async def write_answer(db, table: str, primary_keys: list, column: str, key: list, answer: str):

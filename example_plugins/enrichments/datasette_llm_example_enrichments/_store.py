@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from ._compat import default_jobs_database
+from ._database import select
 from ._config import Config, ConfigError, PLUGIN
 
 JOBS = "llm_enrichment_jobs"
@@ -197,8 +198,8 @@ class JobStore:
         return await self.db.execute_write_fn(insert)
 
     async def get(self, job_id: int) -> Optional[Job]:
-        row = (await self.db.execute(f"select * from {JOBS} where id = ?", [job_id])).first()
-        return Job.from_row(row) if row else None
+        rows = await select(self.db, f"select * from {JOBS} where id = ?", [job_id])
+        return Job.from_row(rows[0]) if rows else None
 
     async def jobs(self, database: Optional[str] = None, table: Optional[str] = None) -> list:
         """Jobs, newest first, optionally of one database or table."""
@@ -210,7 +211,7 @@ class JobStore:
             where.append("table_name = ?")
             params.append(table)
         sql = f"select * from {JOBS}" + (" where " + " and ".join(where) if where else "")
-        rows = (await self.db.execute(sql + " order by id desc", params)).rows
+        rows = await select(self.db, sql + " order by id desc", params)
         return [Job.from_row(row) for row in rows]
 
     async def add_rows(self, job_id: int, keys: list) -> None:
@@ -233,7 +234,8 @@ class JobStore:
 
     async def pending_rows(self, job_id: int, after: int, limit: int) -> list:
         """``(position, key)`` of up to ``limit`` pending rows after ``after``, in order."""
-        rows = await self.db.execute(
+        rows = await select(
+            self.db,
             f"select position, row_key from {JOB_ROWS} where job_id = ? and position > ? "
             "and state = 'pending' order by position limit ?",
             [job_id, after, limit],
@@ -320,8 +322,8 @@ class JobStore:
 
     async def active_job_ids(self) -> list:
         """Jobs that were pending or running: after a restart, none of them is."""
-        rows = await self.db.execute(
-            f"select id from {JOBS} where status in ({', '.join('?' * len(ACTIVE))})", ACTIVE
+        rows = await select(
+            self.db, f"select id from {JOBS} where status in ({', '.join('?' * len(ACTIVE))})", ACTIVE
         )
         return [row["id"] for row in rows]
 
@@ -344,7 +346,8 @@ class JobStore:
         return await self.db.execute_write_fn(retry)
 
     async def errors(self, job_id: int, limit: int = 100) -> list:
-        rows = await self.db.execute(
+        rows = await select(
+            self.db,
             f"select position, row_key, error from {JOB_ROWS} "
             "where job_id = ? and state = 'failed' order by position limit ?",
             [job_id, limit],
@@ -352,7 +355,8 @@ class JobStore:
         return [RowError(row["position"], json.loads(row["row_key"]), row["error"]) for row in rows]
 
     async def events(self, job_id: int) -> list:
-        rows = await self.db.execute(
+        rows = await select(
+            self.db,
             f"select at, message from {JOB_EVENTS} where job_id = ? order by id", [job_id]
         )
         return [(row["at"], row["message"]) for row in rows]
