@@ -60,8 +60,9 @@ class PromptTemplate:
         unknown = [column for column in self.columns if column not in known]
         if unknown:
             names = ", ".join("{" + column + "}" for column in unknown)
+            what = "which is not a column" if len(unknown) == 1 else "which are not columns"
             raise TemplateError(
-                f"The prompt template names {names}, not a column of {table}; "
+                f"The prompt template names {names}, {what} of {table}; "
                 f"its columns are: {', '.join(known)}"
             )
 

@@ -243,7 +243,7 @@ async def test_a_model_not_offered_is_refused(make_datasette, db_path):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"template": "Summarise {nope}"}, "The prompt template names {nope}, not a column of articles; its columns are: id, title, body"),
+        ({"template": "Summarise {nope}"}, "The prompt template names {nope}, which is not a column of articles; its columns are: id, title, body"),
         ({"template": "No placeholder"}, "The prompt template names no column"),
         ({"template": "Broken {title"}, "Unmatched &#39;{&#39; at character 8"),
         ({"output_column": "  "}, "Name the output column"),

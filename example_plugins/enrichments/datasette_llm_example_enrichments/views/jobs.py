@@ -47,6 +47,8 @@ async def job_view(datasette, request):
         "can_resume": job.status in RESUMABLE,
         "can_retry": job.failed > 0 and job.status not in ACTIVE + ("cancelled",),
         "errors_shown": ERRORS_SHOWN,
+        "jobs_url": jobs_path(datasette, job.database, job.table),
+        "readable_time": readable_time,
     }
     html = await datasette.render_template("llm_enrichment_job.html", context, request=request)
     return Response.html(html)
@@ -103,6 +105,7 @@ async def jobs_view(datasette, request):
         "table": table,
         "table_url": datasette.urls.table(database, table) if database and table else None,
         "all_jobs_url": jobs_path(datasette),
+        "readable_time": readable_time,
     }
     html = await datasette.render_template("llm_enrichment_jobs.html", context, request=request)
     return Response.html(html)
@@ -153,3 +156,8 @@ def _iso(timestamp: Optional[float]) -> Optional[str]:
         return None
     moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
     return moment.isoformat(timespec="seconds")
+
+
+def readable_time(iso: Optional[str]) -> str:
+    """``2026-01-02T03:04:05+00:00`` as ``2026-01-02 03:04:05 UTC``, for the pages."""
+    return iso.replace("T", " ").replace("+00:00", " UTC") if iso else ""
