@@ -122,11 +122,12 @@ async def read_rows(db, table: str, primary_keys: list, columns: list, keys: lis
     return {tuple(row[key] for key in primary_keys): row for row in rows}
 
 
-async def write_answer(db, table: str, primary_keys: list, column: str, key: list, answer: str):
+async def write_answers(db, table: str, primary_keys: list, column: str, answers: list):
+    """Write ``(key, answer)`` pairs to their rows, in one transaction."""
     where = " and ".join(f"{escape_sqlite(k)} = ?" for k in primary_keys)
-    await db.execute_write(
+    await db.execute_write_many(
         f"update {escape_sqlite(table)} set {escape_sqlite(column)} = ? where {where}",
-        [answer, *key],
+        [[answer, *key] for key, answer in answers],
     )
 
 

@@ -33,7 +33,7 @@ import llm
 from datasette_llm import LLM, ModelNotFoundError
 
 from ._config import Config
-from ._rows import collect_row_keys, read_rows, write_answer
+from ._rows import collect_row_keys, read_rows, write_answers
 from ._store import ACTIVE, Job, JobStore
 from ._template import PromptTemplate
 
@@ -150,20 +150,27 @@ class _JobRun:
     async def _prompt_pending_rows(self, job: Job) -> None:
         template = PromptTemplate(job.template)
         target = self.datasette.get_database(job.database)
-        queue: asyncio.Queue = asyncio.Queue(maxsize=2 * self.config.concurrency)
+        rows: asyncio.Queue = asyncio.Queue(maxsize=2 * self.config.concurrency)
+        answers: asyncio.Queue = asyncio.Queue()
+        writer = asyncio.ensure_future(self._write_answers(job, target, answers))
         try:
             async with LLM(self.datasette).group(
                 model_id=job.model_id, purpose=PURPOSE, actor=job.actor
             ) as model:
                 await _until_first_error(
-                    [self._produce(job, template, target, queue)]
+                    [self._produce(job, template, target, rows)]
                     + [
-                        self._work(job, template, target, model, queue)
+                        self._work(job, template, model, rows, answers)
                         for _ in range(self.config.concurrency)
-                    ]
+                    ],
+                    watch=writer,
                 )
         except ModelNotFoundError as exc:  # the group refused the model for this actor
             raise JobPaused(str(exc)) from exc
+        finally:
+            # However the run ends, the answers already received are written
+            answers.put_nowait(None)
+            await writer
 
     async def _produce(self, job, template, target, queue) -> None:
         """Feed the workers the pending rows, a page at a time, then one stop each."""
@@ -181,14 +188,14 @@ class _JobRun:
         for _ in range(self.config.concurrency):
             await queue.put(None)
 
-    async def _work(self, job, template, target, model, queue) -> None:
+    async def _work(self, job, template, model, rows, answers) -> None:
         while True:
-            item = await queue.get()
+            item = await rows.get()
             if item is None:
                 return
-            await self._enrich_row(job, template, target, model, *item)
+            await self._enrich_row(job, template, model, answers, *item)
 
-    async def _enrich_row(self, job, template, target, model, position, key, row) -> None:
+    async def _enrich_row(self, job, template, model, answers, position, key, row) -> None:
         if row is None:
             await self._failed(job, position, "The row no longer exists")
             return
@@ -205,8 +212,26 @@ class _JobRun:
             await self._failed(job, position, f"{type(exc).__name__}: {exc}")
             return
         self.consecutive_failures = 0
-        await write_answer(target, job.table, job.primary_keys, job.output_column, key, answer)
-        await self.store.mark_done(job.id, position)
+        answers.put_nowait((position, key, answer))
+
+    async def _write_answers(self, job, target, answers) -> None:
+        """Write each answer to its row, then mark the row done, until a ``None``.
+        Answers that complete while a write is in progress are written together, in one
+        transaction, by the next: one SQLite commit per answer would cost more than the
+        model's answer itself on a slow disk."""
+        while True:
+            batch = [await answers.get()]
+            while not answers.empty():
+                batch.append(answers.get_nowait())
+            done = [item for item in batch if item is not None]
+            if done:
+                await write_answers(
+                    target, job.table, job.primary_keys, job.output_column,
+                    [(key, answer) for _, key, answer in done],
+                )
+                await self.store.mark_done(job.id, [position for position, _, _ in done])
+            if len(done) < len(batch):
+                return
 
     async def _failed(self, job, position, error: str) -> None:
         await self.store.mark_failed(job.id, position, error)
@@ -217,16 +242,21 @@ class _JobRun:
             )
 
 
-async def _until_first_error(coroutines) -> None:
-    """Run the coroutines together until all end; if one raises, cancel the others
-    (waiting for them) and raise its exception."""
+async def _until_first_error(coroutines, watch: Optional[asyncio.Future] = None) -> None:
+    """Run the coroutines together until all end; if one of them (or ``watch``, which
+    may outlive them) raises, cancel the coroutines (waiting for them) and raise its
+    exception."""
     tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
     try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        running = set(tasks)
+        while running:
+            watched = running | ({watch} if watch is not None and not watch.done() else set())
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()
+            running -= done
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    for task in tasks:
-        if task in done and not task.cancelled() and task.exception() is not None:
-            raise task.exception()

@@ -242,21 +242,34 @@ class JobStore:
         )
         return [(row["position"], json.loads(row["row_key"])) for row in rows]
 
-    async def mark_done(self, job_id: int, position: int) -> None:
-        await self._mark(job_id, position, "done", None, "done_count")
+    async def mark_done(self, job_id: int, positions: list) -> None:
+        """The rows at these positions have their answer written."""
+
+        def mark(conn):
+            with conn:
+                conn.executemany(
+                    f"update {JOB_ROWS} set state = 'done', error = null "
+                    "where job_id = ? and position = ?",
+                    [(job_id, position) for position in positions],
+                )
+                conn.execute(
+                    f"update {JOBS} set done_count = done_count + ?, updated_at = ? where id = ?",
+                    [len(positions), time.time(), job_id],
+                )
+
+        await self.db.execute_write_fn(mark)
 
     async def mark_failed(self, job_id: int, position: int, error: str) -> None:
-        await self._mark(job_id, position, "failed", error, "failed_count")
-
-    async def _mark(self, job_id, position, state, error, counter) -> None:
         def mark(conn):
             with conn:
                 conn.execute(
-                    f"update {JOB_ROWS} set state = ?, error = ? where job_id = ? and position = ?",
-                    [state, error, job_id, position],
+                    f"update {JOB_ROWS} set state = 'failed', error = ? "
+                    "where job_id = ? and position = ?",
+                    [error, job_id, position],
                 )
                 conn.execute(
-                    f"update {JOBS} set {counter} = {counter} + 1, updated_at = ? where id = ?",
+                    f"update {JOBS} set failed_count = failed_count + 1, updated_at = ? "
+                    "where id = ?",
                     [time.time(), job_id],
                 )
 
