@@ -1,7 +1,14 @@
 """datasette-llm: the layer through which Datasette plugins use LLM models."""
 
 from . import hookspecs
-from ._errors import ConfigError, HookResultError, ModelNotAllowedError, ModelNotFoundError
+from ._errors import (
+    ConfigError,
+    GroupExitedError,
+    HookResultError,
+    KeyUnavailableError,
+    ModelNotAllowedError,
+    ModelNotFoundError,
+)
 from ._group import Group
 from ._llm import LLM
 from ._prompting import PromptResult, WrappedAsyncModel, WrappedConversation
@@ -18,7 +25,9 @@ __all__ = [
     "LLM",
     "ConfigError",
     "Group",
+    "GroupExitedError",
     "HookResultError",
+    "KeyUnavailableError",
     "ModelNotAllowedError",
     "ModelNotFoundError",
     "PromptResult",

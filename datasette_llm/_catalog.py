@@ -21,11 +21,6 @@ _active: contextvars.ContextVar[Optional["Catalog"]] = contextvars.ContextVar(
 )
 
 
-def provider_secret_name(needs_key: str) -> str:
-    """The datasette-secrets secret name for a provider: ``openai`` -> ``OPENAI_API_KEY``."""
-    return f"{needs_key.upper()}_API_KEY"
-
-
 class Catalog:
     """The async models llm has registered right now, by ID and alias, in llm's order.
 
@@ -85,11 +80,9 @@ class Catalog:
         """The snapshot of the call in progress, or a fresh one."""
         return _active.get() or cls(llm.get_models_with_aliases())
 
-    @staticmethod
-    def holds(model) -> bool:
-        """True if the snapshot of the call in progress lists this very model object."""
-        catalog = _active.get()
-        return catalog is not None and catalog._by_id.get(model.model_id) is model
+    def lists(self, model) -> bool:
+        """True if this snapshot lists this very model object (not merely its ID)."""
+        return self._by_id.get(model.model_id) is model
 
     def active(self) -> "_Activation":
         """``with catalog.active():`` makes this the snapshot of the call in progress."""
@@ -130,8 +123,6 @@ class Catalog:
                     providers[needs_key] = model.key_env_var
             self._providers = providers
         return self._providers
-
-
 
 
 class _Activation:

@@ -1,23 +1,33 @@
-"""Parse and validate the ``datasette-llm`` plugin configuration into typed objects.
+"""Read, parse and validate the ``datasette-llm`` plugin configuration into typed objects.
 
-The raw config is validated in full once; every error names the full path of the
-offending value. Nothing here touches llm's model registry: checks that need the
-installed models (unknown IDs, option names) live in ``_startup``.
+The raw config is validated in full whenever it is parsed; every error names the full
+path of the offending value. Nothing here touches llm's model registry: checks that
+need the installed models (unknown IDs, option values, one model named twice) live in
+``_config_check``.
 """
 
 from __future__ import annotations
 
+import copy
+import weakref
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Optional
 
 from ._errors import ConfigError
 
-ROOT = "plugins.datasette-llm"
+PLUGIN_NAME = "datasette-llm"
+ROOT = f"plugins.{PLUGIN_NAME}"
 MODEL_REF_EXPECTED = "expected a model ID or {model, key, options}"
 TOP_LEVEL_KEYS = ("default_model", "purposes", "models", "blocked_models", "require_keys")
 PURPOSE_KEYS = ("model", "models", "blocked_models")
 MODEL_REF_KEYS = ("model", "key", "options")
+# Arguments of llm's prompt()/chain(): never model options, whatever a model's Options say
+PROMPT_ARGUMENTS = frozenset({
+    "prompt", "system", "attachments", "schema", "stream", "key", "options", "tools",
+    "tool_results", "fragments", "system_fragments", "conversation", "chain_limit",
+    "before_call", "after_call", "details", "hide_reasoning", "messages",
+})
 _EMPTY_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -41,9 +51,28 @@ class PurposeConfig:
     blocked_models: tuple[str, ...] = ()
 
     def refs(self) -> Iterator[ModelRef]:
+        """``model``, then the ``models`` entries."""
         if self.model is not None:
             yield self.model
         yield from self.models or ()
+
+    def refs_by_precedence(self) -> Iterator[tuple[str, ModelRef]]:
+        """Relative paths and entries in the order that decides a model's key and
+        options when several name it: the ``models`` entries first, then ``model``."""
+        for i, ref in enumerate(self.models or ()):
+            yield f"models[{i}]", ref
+        if self.model is not None:
+            yield "model", self.model
+
+
+@dataclass
+class CheckState:
+    """Checks of one parsed config against installed models, done once each:
+    ``options``: (config path, model ``Options`` class) pairs validated; ``warned``:
+    the config's warnings were logged."""
+
+    options: set = field(default_factory=set)
+    warned: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +82,8 @@ class LLMConfig:
     models: Optional[tuple[str, ...]] = None  # None: no global allowlist
     blocked_models: tuple[str, ...] = ()
     require_keys: bool = True
+    # What _config_check has already done for this parsed config
+    checks: "CheckState" = field(default_factory=lambda: CheckState(), compare=False, repr=False)
 
     def purpose(self, name: Optional[str]) -> Optional[PurposeConfig]:
         if name is None:
@@ -86,6 +117,36 @@ class LLMConfig:
                 yield f"{ROOT}.purposes.{name}.blocked_models[{i}]", model_id
 
 
+class _Parsed:
+    """The raw config last parsed for one Datasette (a copy), and what it parsed to."""
+
+    __slots__ = ("raw", "config")
+
+    def __init__(self, raw: Any, config: LLMConfig) -> None:
+        self.raw = raw
+        self.config = config
+
+
+_parsed: "weakref.WeakKeyDictionary[Any, _Parsed]" = weakref.WeakKeyDictionary()
+
+
+def plugin_config(datasette) -> LLMConfig:
+    """This Datasette's config, validated; parsed again only when it changed.
+
+    ``datasette.plugin_config()`` is asked on every call (it resolves ``$env`` and
+    ``$file`` references, so a changed environment variable or file is seen at once),
+    and its answer compared with the raw config parsed last time.
+    """
+    raw = datasette.plugin_config(PLUGIN_NAME)
+    parsed = _parsed.get(datasette)
+    if parsed is not None and parsed.raw == raw:
+        return parsed.config
+    config = parse_config(raw)
+    # A copy: the config could be changed in place, and must then compare unequal
+    _parsed[datasette] = _Parsed(copy.deepcopy(raw), config)
+    return config
+
+
 def parse_config(raw: Any) -> LLMConfig:
     """Validate the whole raw config (``None`` means no config) and return an ``LLMConfig``."""
     if raw is None:
@@ -102,6 +163,7 @@ def parse_config(raw: Any) -> LLMConfig:
     if purposes_raw is not None:
         _expect_mapping(purposes_raw, f"{ROOT}.purposes")
         for name, purpose_raw in purposes_raw.items():
+            _check_purpose_name(name)
             purposes[name] = _parse_purpose(purpose_raw, f"{ROOT}.purposes.{name}")
     default_model = raw.get("default_model")
     return LLMConfig(
@@ -130,35 +192,29 @@ def _parse_purpose(raw: Any, path: str) -> PurposeConfig:
         models = tuple(
             _parse_model_ref(entry, f"{path}.models[{i}]") for i, entry in enumerate(models_raw)
         )
-    purpose = PurposeConfig(
+    return PurposeConfig(
         model=None if model is None else _parse_model_ref(model, f"{path}.model"),
         models=models,
         blocked_models=_parse_id_list(raw.get("blocked_models"), f"{path}.blocked_models"),
     )
-    _check_consistent_refs(purpose, path)
-    return purpose
 
 
-def _check_consistent_refs(purpose: PurposeConfig, path: str) -> None:
-    """One model may appear as a purpose's ``model`` and in its ``models``; its key and
-    options must then agree, or nobody can tell which one applies."""
-    seen: dict[str, tuple[str, ModelRef]] = {}
-    entries = []
-    if purpose.model is not None:
-        entries.append((f"{path}.model", purpose.model))
-    entries.extend((f"{path}.models[{i}]", ref) for i, ref in enumerate(purpose.models or ()))
-    for ref_path, ref in entries:
-        if ref.model_id not in seen:
-            seen[ref.model_id] = (ref_path, ref)
-            continue
-        first_path, first = seen[ref.model_id]
-        for attr in ("key", "options"):
-            mine, theirs = getattr(ref, attr), getattr(first, attr)
-            if mine and theirs and mine != theirs:
-                raise ConfigError(
-                    ref_path,
-                    f"{ref.model_id!r} is also configured at {first_path} with a different {attr}",
-                )
+def _check_purpose_name(name: Any) -> None:
+    """YAML reads ``2024:``, ``on:`` or ``yes:`` as a number or a boolean, which no
+    ``model(purpose=...)`` call could ever match: the purpose would silently have no
+    rules. Purpose names are non-empty strings without surrounding whitespace."""
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"{ROOT}.purposes.{name}",
+            f"purpose names must be strings, got {_describe(name)}: quote the name in "
+            "YAML, as in '2024': (unquoted, 2024 is a number and on, off, yes, no are "
+            "booleans)",
+        )
+    if not name.strip() or name != name.strip():
+        raise ConfigError(
+            f"{ROOT}.purposes.{name!r}",
+            "purpose names must be non-empty, without leading or trailing whitespace",
+        )
 
 
 def _parse_model_ref(raw: Any, path: str) -> ModelRef:
@@ -192,6 +248,12 @@ def _parse_model_ref(raw: Any, path: str) -> ModelRef:
         for name in options:
             if not isinstance(name, str):
                 raise ConfigError(f"{path}.options", f"option names must be strings, got {name!r}")
+            if name in PROMPT_ARGUMENTS:
+                raise ConfigError(
+                    f"{path}.options.{name}",
+                    f"{name!r} is an argument of prompt(), not a model option: a plugin "
+                    "passes it with each prompt",
+                )
         options = MappingProxyType(dict(options))
     return ModelRef(model_id, key, options)
 

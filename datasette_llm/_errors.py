@@ -9,8 +9,7 @@ class ModelNotAllowedError(ModelNotFoundError):
     """The model exists but policy refuses it for this actor and purpose.
 
     ``model_id`` is the refused model, ``rule`` a short name for the rule that
-    refused it (``"blocked_models"``, ``"purposes.<name>.models"``, ``"hook:<plugin>"``,
-    ``"no key"`` ...).
+    refused it (``"plugins.datasette-llm.blocked_models"``, ``"hook:<plugin>"`` ...).
     """
 
     def __init__(self, model_id, rule, message):
@@ -39,3 +38,23 @@ class HookResultError(TypeError):
         super().__init__(f"{plugin_name}: {hook_name}() {problem}")
         self.hook_name = hook_name
         self.plugin_name = plugin_name
+
+
+class GroupExitedError(RuntimeError):
+    """A model, conversation or chain of a ``group()`` block was used after the block
+    exited: its prompts would be charged to a group that has already settled."""
+
+
+class KeyUnavailableError(RuntimeError):
+    """A secret that holds an API key is set but could not be read (for example the
+    database was locked), so no key is handed out rather than another one.
+
+    ``secret_name`` is the datasette-secrets secret; the key itself is never in the message.
+    """
+
+    def __init__(self, secret_name, problem):
+        super().__init__(
+            f"The API key in datasette-secrets secret {secret_name!r} could not be read "
+            f"({problem}); refusing to fall back to another key"
+        )
+        self.secret_name = secret_name

@@ -10,12 +10,12 @@ import asyncio
 import logging
 from typing import Optional
 
-import llm.models
-
-from ._hooks import call, implementations, resolve
+from . import _llm_internals
+from ._errors import GroupExitedError
+from ._hooks import Implementations, call, resolve
 
 logger = logging.getLogger("datasette_llm")
-_llm_on_done = llm.models.AsyncResponse.on_done
+_EXIT_HOOK = "llm_group_exit"
 
 
 class GroupUsage:
@@ -74,6 +74,8 @@ class Group:
         self.error: Optional[BaseException] = None
         self.exited = False
         self._pending: dict = {}  # unfinished responses, in order (dict as ordered set)
+        self._open_chains: set = set()  # chains whose iteration is under way
+        self._exit_hooks: Optional[asyncio.Future] = None
         self._done_callback = self._response_done  # one bound method for every response
 
     @property
@@ -84,25 +86,11 @@ class Group:
     def _responses(self) -> _TrackedResponses:
         return _TrackedResponses(self)
 
-    def _track_now(self, response) -> bool:
-        """Count ``response`` and watch for its completion. True if the caller must
-        still ``await response.on_done(group._done_callback)`` (split out of
-        ``_track`` so that the prompt path runs no coroutine for this)."""
-        self.response_count += 1
-        if getattr(response, "_done", False):
-            self._response_done(response)
-            return False
-        self._pending[response] = None
-        if type(response).on_done is _llm_on_done:
-            # For an unfinished response llm's own on_done() does exactly this (in
-            # every llm release): skip its coroutine
-            response.done_callbacks.append(self._done_callback)
-            return False
-        return True
-
     async def _track(self, response) -> None:
-        if self._track_now(response):
-            await response.on_done(self._done_callback)
+        """Count ``response`` and release it when it completes (at once if it has)."""
+        self.response_count += 1
+        self._pending[response] = None
+        await response.on_done(self._done_callback)
 
     def _response_done(self, response) -> None:
         """A response completed: release it, keep its usage."""
@@ -129,33 +117,69 @@ class Group:
         """The block failed: stop unfinished responses without generating more."""
         pending, self._pending = list(self._pending), {}
         for response in pending:
-            generator = getattr(response, "_generator", None)
-            if generator is not None:
-                try:
-                    await generator.aclose()
-                except Exception:  # closing is best effort; the block's error wins
-                    logger.exception("datasette-llm: closing an unfinished response failed")
-
-    async def _exit(self, datasette) -> Optional[BaseException]:
-        """Finish the group and call ``llm_group_exit``; return an error to raise, if any."""
-        failure = None
-        if self.error is None:
-            failure = await self._complete_pending()
-            if failure is not None:
-                self.error = failure
-        else:
-            await self._close_pending()
-        self.exited = True
-        arguments = {"datasette": datasette, "group": self}
-        for impl in implementations("llm_group_exit"):
             try:
-                await resolve(call(impl, arguments))
-            except Exception as exc:
-                if failure is None and self.error is None:
-                    failure = exc
-                else:
-                    logger.exception("datasette-llm: llm_group_exit of %s failed", impl.plugin_name)
-        return failure
+                await _llm_internals.close_unfinished(response)
+            except Exception:  # closing is best effort; the block's error wins
+                logger.exception("datasette-llm: closing an unfinished response failed")
+
+    async def _exit(self, datasette, error: Optional[BaseException]) -> Optional[BaseException]:
+        """Finish the group and call ``llm_group_exit`` exactly once, however the block
+        ended (``error``: what it raised) and even if this exit is itself cancelled.
+        Return an exception for a block that ended normally to raise, if any."""
+        if self.exited:
+            return None
+        self.exited = True  # from now on the group's model refuses prompts
+        interrupted = None  # what cut the exit itself short (a cancellation)
+        if error is None:
+            try:
+                self.error = await self._complete_pending()
+            except BaseException as exc:
+                interrupted = self.error = exc
+                await self._close_pending()
+        else:
+            self.error = error
+            await self._close_pending()
+        for chain in list(self._open_chains):
+            await chain.abandon(self.error or GroupExitedError(
+                "the group() block exited before this chain was iterated to its end"
+            ))
+        # Shielded: a cancellation arriving now cannot stop the exit hooks half-way
+        self._exit_hooks = asyncio.ensure_future(self._call_exit_hooks(datasette))
+        hook_failure = await asyncio.shield(self._exit_hooks)
+        if interrupted is not None:
+            raise interrupted
+        if error is None:
+            return self.error or hook_failure
+        return None
+
+    async def _call_exit_hooks(self, datasette) -> Optional[BaseException]:
+        """Every ``llm_group_exit`` implementation, each even if another raised; the
+        first exception is returned (to raise if nothing else went wrong), the rest logged."""
+        implementations = Implementations(_EXIT_HOOK)
+        arguments = {"datasette": datasette, "group": self}
+        failures = []
+
+        async def each() -> list:
+            for impl in implementations.plain:
+                try:
+                    await resolve(call(impl, arguments))
+                except Exception as exc:
+                    failures.append((impl.plugin_name, exc))
+            return []
+
+        try:
+            await implementations.run_async(arguments, each)
+        except Exception as exc:  # a wrapper of llm_group_exit raised
+            failures.append((", ".join(i.plugin_name for i in implementations.wrappers), exc))
+        first = None
+        for plugin_name, exc in failures:
+            if first is None and self.error is None:
+                first = exc
+            else:
+                logger.error(
+                    "datasette-llm: llm_group_exit of %s failed", plugin_name, exc_info=exc
+                )
+        return first
 
     def __repr__(self):
         return (

@@ -1,16 +1,28 @@
-"""Calling datasette-llm's hooks on Datasette's plugin manager.
+"""Calling datasette-llm's hooks: the one place that walks pluggy's implementations.
 
-We iterate the implementations ourselves (in pluggy's call order) rather than calling
-``pm.hook.<name>(...)``: that lets errors name the plugin at fault, lets
-``llm_filter_models`` implementations compose, and skips all work when no plugin
-implements a hook.
+pluggy's own ``pm.hook.<name>(...)`` calls every implementation with the same
+arguments and returns their answers. datasette-llm needs a little more: errors that
+name the plugin at fault, ``llm_filter_models`` implementations that compose (each
+receives what the previous one kept), and async implementations awaited. So each hook
+is run here, over ``HookCaller.get_hookimpls()`` in pluggy's call order (``tryfirst``
+first, then the most recently registered), keeping pluggy's semantics for what pluggy
+users write:
+
+- an implementation is called with the subset of the spec's arguments it names;
+- ``@hookimpl(wrapper=True)`` and old-style ``@hookimpl(hookwrapper=True)``
+  implementations wrap the whole call as in pluggy: the code before their ``yield``
+  runs before any implementation, and they receive what datasette-llm makes of the
+  hook (for ``llm_filter_models`` the composed list of models, for the others the list
+  of the implementations' answers) and may replace it, or see the exception;
+- wrappers must be generators, as pluggy requires: their own code runs synchronously.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Awaitable, Callable
 
+from ._errors import HookResultError
 
 _callers: dict = {}  # hook name -> pluggy HookCaller, once something has asked for it
 
@@ -33,26 +45,119 @@ def hook_caller(hook_name: str):
     return caller
 
 
-def implementations(hook_name: str) -> list:
-    """Implementations of a hook in call order (pluggy calls the last registered first)."""
-    return in_call_order(hook_caller(hook_name).get_hookimpls())
+class Implementations:
+    """One hook's implementations at the moment of a call, in pluggy's call order:
+    the wrappers, and the plain implementations they wrap."""
 
+    __slots__ = ("hook_name", "wrappers", "plain")
 
-def in_call_order(impls: list) -> list:
-    """``HookCaller.get_hookimpls()`` (a fresh list) reordered the way pluggy calls them."""
-    if len(impls) > 1:
+    def __init__(self, hook_name: str):
+        self.hook_name = hook_name
+        # get_hookimpls() lists them in registration order, wrappers last; pluggy calls
+        # the list from its end
+        impls = hook_caller(hook_name).get_hookimpls()
         impls.reverse()
-    return impls
+        self.wrappers = [i for i in impls if _is_wrapper(i)]
+        self.plain = [i for i in impls if not _is_wrapper(i)] if self.wrappers else impls
+
+    def __bool__(self) -> bool:
+        return bool(self.plain or self.wrappers)
+
+    def calls(self, arguments: dict):
+        """``(plugin name, answer)`` of each plain implementation, in call order."""
+        for impl in self.plain:
+            yield impl.plugin_name, call(impl, arguments)
+
+    def run(self, arguments: dict, inner: Callable[[], Any]) -> Any:
+        """``inner()`` (our own loop over ``calls()``) inside the wrappers."""
+        if not self.wrappers:
+            return inner()
+        running = self._enter_wrappers(arguments)
+        try:
+            result = inner()
+        except BaseException as error:
+            return _exit_wrappers(self.hook_name, running, None, error)
+        return _exit_wrappers(self.hook_name, running, result, None)
+
+    async def run_async(self, arguments: dict, inner: Callable[[], Awaitable]) -> Any:
+        """``await inner()`` inside the wrappers."""
+        if not self.wrappers:
+            return await inner()
+        running = self._enter_wrappers(arguments)
+        try:
+            result = await inner()
+        except BaseException as error:
+            return _exit_wrappers(self.hook_name, running, None, error)
+        return _exit_wrappers(self.hook_name, running, result, None)
+
+    def _enter_wrappers(self, arguments: dict) -> list:
+        """Run each wrapper up to its ``yield``; return the suspended ones, outermost first."""
+        running = []
+        try:
+            for impl in self.wrappers:
+                generator = call(impl, arguments)
+                if not inspect.isgenerator(generator):
+                    raise HookResultError(
+                        self.hook_name, impl.plugin_name,
+                        "is a wrapper (hookimpl wrapper=True or hookwrapper=True) but is not a "
+                        "generator function: write it as a plain def with one yield "
+                        "(async def wrappers are not supported, as in pluggy)",
+                    )
+                next(generator)
+                running.append((impl, generator))
+        except BaseException as error:
+            _exit_wrappers(self.hook_name, running, None, error)
+            raise
+        return running
+
+
+def _is_wrapper(impl) -> bool:
+    # pluggy 1.0 has no ``wrapper`` attribute (new-style wrappers came in 1.1)
+    return bool(getattr(impl, "wrapper", False) or impl.hookwrapper)
+
+
+def _exit_wrappers(hook_name: str, running: list, result: Any, error) -> Any:
+    """Resume the wrappers, innermost first, with the result or the exception, as
+    pluggy does; return the final result or raise the final exception."""
+    import pluggy
+
+    for impl, generator in reversed(running):
+        try:
+            if impl.hookwrapper:  # old style: receives a Result, may force another
+                outcome = pluggy.Result(result, error)
+                try:
+                    generator.send(outcome)
+                except StopIteration:
+                    pass
+                else:
+                    raise HookResultError(hook_name, impl.plugin_name, "wrapper yielded twice")
+                result, error = outcome.get_result(), None
+            elif error is not None:
+                try:
+                    generator.throw(error)
+                except StopIteration as stop:
+                    result, error = stop.value, None
+                else:
+                    raise HookResultError(hook_name, impl.plugin_name, "wrapper yielded twice")
+            else:
+                try:
+                    generator.send(result)
+                except StopIteration as stop:
+                    result = stop.value
+                else:
+                    raise HookResultError(hook_name, impl.plugin_name, "wrapper yielded twice")
+        except HookResultError:
+            raise
+        except BaseException as raised:
+            result, error = None, raised
+    if error is not None:
+        raise error
+    return result
 
 
 def call(impl, arguments: dict) -> Any:
-    """Call one implementation with the arguments it asks for (pluggy's ``argnames``)."""
-    argnames = impl.argnames
-    if len(argnames) == len(arguments):
-        # pluggy only registers implementations whose arguments the spec has, and
-        # ``arguments`` holds the spec's: same size, same names
-        return impl.function(**arguments)
-    return impl.function(**{name: arguments[name] for name in argnames})
+    """Call one implementation with the arguments it names (pluggy's ``argnames``)."""
+    return impl.function(**{name: arguments[name] for name in impl.argnames})
 
 
 async def resolve(value: Any) -> Any:

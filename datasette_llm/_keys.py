@@ -2,22 +2,42 @@
 
 For a model used for a purpose, the first of these that yields a key wins:
 
-1. the purpose's config key (``purposes.<name>.model`` or ``.models`` entry for that model)
+1. the purpose's config key (``purposes.<name>.models`` or ``.model`` entry for that model)
 2. the ``default_model`` config key (if it is a dict naming that model)
 3. datasette-secrets ``<PROVIDER>_API_KEY`` (env var or encrypted database, with the actor's id)
 4. llm's own resolution (``llm.get_key``: keys.json, then the provider's env var)
 
-A configured secret that is unset falls through to the next step.
+A configured secret that is unset falls through to the next step. A secret that is set
+but could not be read (a locked database) never does: the read is tried again, then
+``KeyUnavailableError`` is raised, so a call never runs on another key than the one the
+operator configured.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import asyncio
+from typing import Iterable, NamedTuple, Optional
 
 import llm
 
-from ._catalog import Catalog, provider_secret_name
-from ._stored_secrets import NOT_READ, Snapshot, from_environment, usable
+from . import _datasette_secrets_internals as stored
+from ._errors import KeyUnavailableError
+
+READ_ATTEMPTS = 6  # a locked table is read again after 5, 10, 20, 40 and 80 ms
+
+
+def provider_secret_name(needs_key: str) -> str:
+    """The datasette-secrets secret name for a provider: ``openai`` -> ``OPENAI_API_KEY``."""
+    return f"{needs_key.upper()}_API_KEY"
+
+
+class KeySources(NamedTuple):
+    """Where one model's key may come from, in resolution order."""
+
+    configured: tuple  # steps 1 and 2: config secret names, the purpose's first
+    needs_key: str  # step 3: <NEEDS_KEY>_API_KEY; step 4: the keys.json alias
+    env_var: Optional[str]  # step 4: llm's environment variable for the provider
+    registered: bool  # our register_secrets declares step 3's secret name
 
 
 _datasette_secrets = None
@@ -35,109 +55,99 @@ def _secrets_module():
 
 
 class KeyResolver:
-    """Resolves keys for one call of ours: each secret is looked up at most once."""
+    """Resolves keys for one call of ours, for one actor. Each secret is read at most
+    once per call (the one memo: secret name -> value); a listing may answer from one
+    read of every name it needs (``read_for_listing``)."""
 
-    __slots__ = ("_datasette", "_actor_id", "_secrets", "_llm_keys", "_stored")
+    __slots__ = ("_datasette", "_actor_id", "_secrets", "_snapshot", "_readable")
 
-    def __init__(self, datasette, actor: Optional[dict]) -> None:
+    def __init__(self, datasette, actor_id: Optional[str]) -> None:
         self._datasette = datasette
-        self._actor_id = actor.get("id") if isinstance(actor, dict) else None
+        self._actor_id = actor_id
         self._secrets: dict[str, Optional[str]] = {}
-        self._llm_keys: dict[tuple, Optional[str]] = {}
-        self._stored: Optional[Snapshot] = None
+        self._snapshot: Optional[stored.Snapshot] = None
+        self._readable: Optional[bool] = None  # stored.usable(), asked once per call
 
-    async def read_for_listing(self, names) -> None:
+    def _stored_readable(self) -> bool:
+        """True if datasette-secrets' table may be read around ``get_secret()``."""
+        if self._readable is None:
+            self._readable = stored.usable(_secrets_module())
+        return self._readable
+
+    async def read_for_listing(self, names: Iterable[str]) -> None:
         """Read datasette-secrets' values for ``names`` (secret names our
-        register_secrets hook declares) in one query, recording no use: for listings,
-        which only ask whether keys exist. Look-ups of names not read, or when
-        datasette-secrets cannot be read that way, still go to ``get_secret()``
-        (see _stored_secrets)."""
+        register_secrets declares) in one query, recording no use: listings only ask
+        whether keys exist. Without it, or for names it did not read, a listing asks
+        ``get_secret()``."""
+        if not self._stored_readable():
+            return
+        names = list(names)
         datasette_secrets = _secrets_module()
-        if usable(datasette_secrets):
-            self._stored = await Snapshot.read(datasette_secrets, self._datasette, names)
+        self._snapshot = await _read_retrying(
+            ", ".join(names),
+            lambda: stored.Snapshot.read(datasette_secrets, self._datasette, names),
+        )
 
-    async def key_for(self, model, configured_secrets: list[str]) -> Optional[str]:
-        """The API key for ``model``, or None (also for models that need no key).
-
-        ``configured_secrets`` are the config's secret names for this model and purpose,
-        purpose first (``Policy.secret_names``): steps 1 and 2.
-        """
-        needs_key = model.needs_key
-        if not needs_key:
-            return None
-        for name in configured_secrets:
-            key = await self._secret(name, registered=True)  # a config key name
+    async def key_for(self, sources: KeySources, listing: bool = False) -> Optional[str]:
+        """The API key, or None. ``listing``: only to know whether a key exists, so
+        the listing's one read may answer (no use is recorded)."""
+        for name in sources.configured:
+            key = await self._secret(name, True, listing)
             if key:
                 return key
-        key = await self._secret(provider_secret_name(needs_key), Catalog.holds(model))
+        key = await self._secret(
+            provider_secret_name(sources.needs_key), sources.registered, listing
+        )
         if key:
             return key
-        return self._llm_key(needs_key, model.key_env_var)
+        # Looked up on the module at call time so tests can patch llm.get_key
+        return llm.get_key(alias=sources.needs_key, env=sources.env_var)
 
-    async def keyed(
-        self, models: list, secret_names: Callable[[str], list], configured: frozenset
-    ) -> list:
-        """``[m for m in models if not m.needs_key or await key_for(m, secret_names(m.model_id))]``,
-        with one ``key_for`` per distinct provider, env var and configured names: a
-        listing of 300 models from 30 providers resolves 30 keys, not 300. The look-ups
-        happen in the same order as model by model. ``configured``: the model IDs
-        ``secret_names`` may return names for (it returns none for the others).
-        """
-        kept: list = []
-        append = kept.append
-        known: dict = {}  # (needs_key, key_env_var, *names) -> has a key
-        plain: dict = {}  # needs_key -> (key_env_var, has a key): no configured names
-        for model in models:
-            needs_key = model.needs_key
-            if not needs_key:
-                append(model)
-                continue
-            if configured and model.model_id in configured:
-                names = secret_names(model.model_id)
-                memo = (needs_key, model.key_env_var, *names)
-            else:
-                # Most models of a listing: the provider's answer, without a tuple
-                key_env_var = model.key_env_var
-                seen = plain.get(needs_key)
-                if seen is not None and seen[0] == key_env_var:
-                    if seen[1]:
-                        append(model)
-                    continue
-                names = ()
-                memo = (needs_key, key_env_var)
-            has_key = known.get(memo)
-            if has_key is None:
-                has_key = known[memo] = bool(await self.key_for(model, names))
-                if not names and needs_key not in plain:
-                    plain[needs_key] = (memo[1], has_key)
-            if has_key:
-                append(model)
-        return kept
-
-    async def _secret(self, name: str, registered: bool) -> Optional[str]:
-        """datasette-secrets' value for ``name``, looked up once per call.
-        ``registered``: we know our register_secrets hook lists ``name`` (a config key
-        name, or the provider secret of a model of this call's registry snapshot)."""
+    async def _secret(self, name: str, registered: bool, listing: bool) -> Optional[str]:
+        """datasette-secrets' value for ``name``. ``registered``: we know our
+        register_secrets hook declares ``name``."""
+        if listing and registered and self._snapshot is not None:
+            value = self._snapshot.value(name)
+            if value is not stored.NOT_READ:
+                return value
         if name not in self._secrets:
-            value = self._known_without_get_secret(name) if registered else NOT_READ
-            if value is NOT_READ:
-                value = await _secrets_module().get_secret(self._datasette, name, self._actor_id)
-            self._secrets[name] = value
+            self._secrets[name] = await self._read_secret(name, registered)
         return self._secrets[name]
 
-    def _known_without_get_secret(self, name: str):
-        """What ``get_secret(name)`` would answer, where we know it without calling it
-        (see _stored_secrets): from a listing's one-query read, or from the
-        environment; else ``NOT_READ``."""
-        if self._stored is not None:
-            return self._stored.value(name)
-        value = from_environment(_secrets_module(), name)
-        return NOT_READ if value is None else value
+    async def _read_secret(self, name: str, registered: bool) -> Optional[str]:
+        """``get_secret()``'s answer, with the use recorded; never a wrong ``None``."""
+        datasette_secrets = _secrets_module()
+        readable = registered and self._stored_readable()
+        if readable:
+            value = stored.environment_value(name)
+            if value:
+                return value  # get_secret() answers this, reading and recording nothing
 
-    def _llm_key(self, alias: str, env_var: Optional[str]) -> Optional[str]:
-        cache_key = (alias, env_var)
-        if cache_key not in self._llm_keys:
-            # Looked up on the module at call time so tests can patch llm.get_key
-            self._llm_keys[cache_key] = llm.get_key(alias=alias, env=env_var)
-        return self._llm_keys[cache_key]
+        async def read() -> Optional[str]:
+            value = await datasette_secrets.get_secret(self._datasette, name, self._actor_id)
+            if value is None and readable and await stored.stored_value_exists(
+                datasette_secrets, self._datasette, name
+            ):
+                raise _ReadFailed("datasette-secrets answered None for a stored value")
+            return value
 
+        return await _read_retrying(name, read)
+
+
+class _ReadFailed(Exception):
+    """A stored secret was not read (get_secret() hides why)."""
+
+
+async def _read_retrying(what: str, read):
+    """``await read()``, tried again while the database is locked; then
+    ``KeyUnavailableError`` for ``what`` (secret names, never values)."""
+    from datasette.utils import sqlite3
+
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return await read()
+        except (sqlite3.OperationalError, _ReadFailed) as error:
+            problem = str(error)
+        if attempt + 1 < READ_ATTEMPTS:
+            await asyncio.sleep(0.005 * 2**attempt)
+    raise KeyUnavailableError(what, problem)

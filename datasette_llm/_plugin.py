@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
 from datasette import hookimpl
 
-from ._catalog import Catalog, provider_secret_name
-from ._llm import plugin_config
-from ._startup import check_config
-
-logger = logging.getLogger("datasette_llm")
+from ._catalog import Catalog
+from ._config import plugin_config
+from ._config_check import check_options, log_warnings_once
+from ._keys import provider_secret_name
 
 
 @hookimpl
 def register_secrets(datasette):
     """``<PROVIDER>_API_KEY`` for every installed provider, plus every secret name the
     config uses as a custom key. Inside one of our calls, the providers are those of
-    the call's registry snapshot."""
+    the call's registry snapshot (``Catalog.current()``)."""
     from datasette_secrets import Secret
 
     secrets = {}
@@ -36,8 +33,11 @@ def register_secrets(datasette):
 
 @hookimpl
 def startup(datasette):
-    async def validate():
-        for warning in check_config(datasette):
-            logger.warning("datasette-llm: %s", warning)
+    async def check():
+        # A ConfigError here stops Datasette, naming the offending value's path
+        config = plugin_config(datasette)
+        catalog = Catalog.current()
+        check_options(config, catalog)
+        log_warnings_once(datasette, config, catalog)
 
-    return validate
+    return check

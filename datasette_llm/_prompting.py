@@ -1,23 +1,29 @@
 """Wrapped models: every prompt goes through the ``llm_prompt_context`` hook.
 
-The data path for one prompt: merge the caller's arguments with the key and default
-options chosen at ``model()`` time, enter each plugin's context, call llm, record the
+The data path for one prompt: add the key and default options chosen at ``model()``
+time to the caller's arguments, enter each plugin's context, call llm, record the
 response on the ``PromptResult``, exit the contexts, hand llm's own response back.
 Responses are llm's lazy ``AsyncResponse`` objects: nothing is generated until the
 caller awaits or iterates them, so streaming reaches the caller chunk by chunk.
+
+What we hand out is bound for good to the model its key was resolved for: a wrapped
+model or conversation cannot be pointed at another model, and is not copied with its
+key into a pickle.
 """
 
 from __future__ import annotations
 
-import sys
-from contextlib import AsyncExitStack
+import inspect
+import logging
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Callable, Mapping, Optional
 
-from ._errors import HookResultError
-from ._hooks import call, hook_caller, implementations, in_call_order
+from . import _llm_internals
+from ._errors import GroupExitedError, HookResultError
+from ._hooks import Implementations
 
+logger = logging.getLogger("datasette_llm")
 _HOOK = "llm_prompt_context"
-_prompt_context = None  # the llm_prompt_context HookCaller, once a prompt has asked
 
 
 class PromptResult:
@@ -30,7 +36,7 @@ class PromptResult:
     """
 
     __slots__ = ("response", "responses", "purpose", "group", "is_chain", "chain_complete",
-                 "_done_callbacks")
+                 "_done_callbacks", "_plugin")
 
     def __init__(self, purpose=None, group=None, is_chain=False):
         self.response = None
@@ -40,10 +46,13 @@ class PromptResult:
         self.is_chain = is_chain
         self.chain_complete = False
         self._done_callbacks: list = []
+        self._plugin: Optional[str] = None  # the plugin whose wrapper is running now
 
     async def on_response_done(self, callback: Callable) -> None:
         """Call ``callback(response)`` (sync or async) when each response completes:
-        the responses seen so far and every later response of a chain."""
+        the responses seen so far and every later response of a chain. A callback that
+        raises is logged with the plugin's name; the response is still delivered."""
+        callback = _logging_failures(callback, self._plugin)
         self._done_callbacks.append(callback)
         for response in self.responses:
             await response.on_done(callback)
@@ -52,9 +61,8 @@ class PromptResult:
         if self.response is None:
             self.response = response
         self.responses.append(response)
-        if self._done_callbacks:
-            for callback in self._done_callbacks:
-                await response.on_done(callback)
+        for callback in self._done_callbacks:
+            await response.on_done(callback)
 
     def __repr__(self):
         return (
@@ -63,14 +71,107 @@ class PromptResult:
         )
 
 
-class _PromptTarget:
-    """What a wrapped model or conversation shares: model, purpose, actor, key,
-    default options and group, plus the code that runs prompts through the hooks."""
+def _logging_failures(callback: Callable, plugin_name: Optional[str]) -> Callable:
+    """``callback`` for llm's ``on_done``, with its exceptions logged instead of raised
+    into the caller's ``text()`` or iteration (an accounting backend being down must not
+    lose the answer the user paid for)."""
 
-    __slots__ = (
-        "_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group", "_target",
-        "_hot",
-    )
+    async def call(response) -> None:
+        try:
+            outcome = callback(response)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            logger.exception(
+                "datasette-llm: an on_response_done callback of %s failed",
+                plugin_name or "a plugin",
+            )
+
+    return call
+
+
+class _HookContexts:
+    """The ``llm_prompt_context`` wrappers of one prompt or chain: entered in call
+    order, exited in reverse, through one ``AsyncExitStack``. A wrapper sees the
+    exception on its way out but cannot swallow it: a prompt that was denied or failed
+    reaches the caller as the exception it is. Exiting twice is exiting once."""
+
+    __slots__ = ("_factories", "_result", "_stack")
+
+    def __init__(self, factories: list, result: PromptResult):
+        self._factories = factories  # (plugin name, factory) in call order
+        self._result = result
+        self._stack: Optional[AsyncExitStack] = None
+
+    async def __aenter__(self) -> PromptResult:
+        stack = AsyncExitStack()
+        self._stack = stack
+        try:
+            for plugin_name, factory in self._factories:
+                context = factory(self._result)
+                enter, exit_ = _context_methods(plugin_name, context)
+                with self._running(plugin_name):
+                    await enter(context)
+                stack.push_async_exit(self._exit_callback(plugin_name, context, exit_))
+        except BaseException as error:
+            await self.__aexit__(type(error), error, error.__traceback__)
+            raise
+        return self._result
+
+    async def __aexit__(self, exc_type, exc, traceback) -> bool:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, traceback)
+        return False
+
+    def _exit_callback(self, plugin_name: str, context, exit_) -> Callable:
+        async def exit_without_suppressing(exc_type, exc, traceback) -> bool:
+            with self._running(plugin_name):
+                await exit_(context, exc_type, exc, traceback)
+            return False
+
+        return exit_without_suppressing
+
+    def _running(self, plugin_name: str) -> "_Running":
+        return _Running(self._result, plugin_name)
+
+
+class _Running:
+    """Marks whose wrapper code is running, so ``on_response_done`` knows whom a
+    failing callback belongs to."""
+
+    __slots__ = ("_result", "_plugin")
+
+    def __init__(self, result: PromptResult, plugin_name: str):
+        self._result = result
+        self._plugin = plugin_name
+
+    def __enter__(self):
+        self._result._plugin = self._plugin
+
+    def __exit__(self, *exc_info):
+        self._result._plugin = None
+
+
+def _context_methods(plugin_name: str, context):
+    """``context``'s ``__aenter__`` and ``__aexit__``, or a clear error naming the plugin."""
+    cls = type(context)
+    enter = getattr(cls, "__aenter__", None)
+    exit_ = getattr(cls, "__aexit__", None)
+    if enter is None or exit_ is None:
+        raise HookResultError(
+            _HOOK, plugin_name,
+            f"wrapper returned {type(context).__name__}, expected an async context manager "
+            "(decorate the wrapper with @contextlib.asynccontextmanager)",
+        )
+    return enter, exit_
+
+
+class _HookedTarget:
+    """What a wrapped model and a wrapped conversation share: the model, purpose,
+    actor, key, default options and group they are bound to, and the prompt path."""
+
+    __slots__ = ("_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group")
 
     def __init__(self, datasette, model, purpose, actor, key, options: Mapping, group):
         self._datasette = datasette
@@ -80,16 +181,21 @@ class _PromptTarget:
         self._key = key
         self._options = options
         self._group = group
-        self._set_target(model)
 
-    def _set_target(self, target) -> None:
-        """What prompt() and chain() call: the model, or a conversation."""
-        self._target = target
-        # What prompt() reads, in one attribute: every attribute read on a class with
-        # __getattr__ (the wrapped model delegates to llm's) takes CPython's slow path
-        # plain: nothing of ours to add to the caller's arguments (no key, no options)
-        plain = self._key is None and not self._options
-        self._hot = (self._group, plain, target)
+    def _target(self):
+        """What prompt() and chain() call: the model, or a conversation of it."""
+        raise NotImplementedError
+
+    def _check_usable(self) -> None:
+        group = self._group
+        if group is not None and group.exited:
+            raise GroupExitedError(
+                f"This {self._noun()} of {self._model.model_id!r} belongs to a group() "
+                "block that has exited; prompt inside the block, or start a new group()"
+            )
+
+    def _noun(self) -> str:
+        return "model"
 
     def _prompt_kwargs(self, kwargs: dict) -> dict:
         """The caller's keyword arguments plus our key and default options; the
@@ -111,12 +217,12 @@ class _PromptTarget:
             kwargs["options"] = {**self._options, **(kwargs.get("options") or {})}
         return kwargs
 
-    def _context_factories(self, prompt, impls: Optional[list] = None) -> list:
-        """Call every ``llm_prompt_context`` implementation; keep what they return."""
-        if impls is None:
-            impls = implementations(_HOOK)
-        if not impls:
-            return impls
+    def _context_factories(self, prompt) -> list:
+        """Call every ``llm_prompt_context`` implementation: (plugin name, factory)
+        for each that takes part in this prompt, in call order."""
+        implementations = Implementations(_HOOK)
+        if not implementations:
+            return []
         arguments = {
             "datasette": self._datasette,
             "model_id": self._model.model_id,
@@ -124,167 +230,159 @@ class _PromptTarget:
             "purpose": self._purpose,
             "actor": self._actor,
         }
-        factories = []
-        for impl in impls:
-            if len(impl.argnames) == 5:  # asks for every argument (see _hooks.call)
-                factory = impl.function(**arguments)
-            else:
-                factory = call(impl, arguments)
-            if factory is None:
-                continue
+
+        plugin_of: dict = {}  # id(factory) -> the plugin that returned it
+
+        def collect() -> list:
+            factories = []
+            for plugin_name, factory in implementations.calls(arguments):
+                if factory is not None:
+                    plugin_of[id(factory)] = plugin_name
+                    factories.append(factory)
+            return factories
+
+        factories = implementations.run(arguments, collect) or []
+        wrappers = ", ".join(impl.plugin_name for impl in implementations.wrappers)
+        named = []
+        for factory in factories:
+            plugin_name = plugin_of.get(id(factory), wrappers)
             if not callable(factory):
                 raise HookResultError(
-                    _HOOK, impl.plugin_name,
+                    _HOOK, plugin_name,
                     f"returned {type(factory).__name__}, expected None or a callable "
                     "taking a PromptResult and returning an async context manager",
                 )
-            factories.append((impl.plugin_name, factory))
-        return factories
+            named.append((plugin_name, factory))
+        return named
 
     async def prompt(self, prompt: Optional[str] = None, **kwargs: Any):
         """Run one prompt through the ``llm_prompt_context`` hooks; return llm's
-        ``AsyncResponse`` (not yet generated: await or iterate it).
-
-        This is the path every prompt takes, so it is written for speed: one coroutine,
-        no work for hooks nobody implements, and the hook contexts entered and exited
-        by hand rather than with an ``AsyncExitStack`` (about a microsecond per
-        context). Whenever an exception is on its way the remaining exits go to an
-        ``AsyncExitStack`` after all, so suppression and chaining are exactly its own.
-        """
-        group, plain, target = self._hot
-        impls = (_prompt_context or _prompt_context_caller()).get_hookimpls()
+        ``AsyncResponse`` (not yet generated: await or iterate it)."""
+        self._check_usable()
+        group = self._group
+        factories = self._context_factories(prompt)
+        kwargs = self._prompt_kwargs(kwargs)
+        target = self._target()
         if group is not None:
             group.prompt_count += 1
-        factories = self._context_factories(prompt, in_call_order(impls)) if impls else None
-        if not plain:
-            kwargs = self._prompt_kwargs(kwargs)
-        send = target.prompt
-        if not factories:
-            response = send(prompt, **kwargs) if kwargs else send(prompt)
-        else:
+        if factories:
             result = PromptResult(self._purpose, group)
-            entered: list = []  # (context, its type's __aexit__), outermost first
-            try:
-                for plugin_name, factory in factories:
-                    context = factory(result)
-                    cls = type(context)
-                    try:
-                        aenter, aexit = cls.__aenter__, cls.__aexit__
-                    except AttributeError:
-                        aenter = None
-                    if aenter is None:
-                        await _enter_unusual(plugin_name, context)
-                    await aenter(context)
-                    entered.append((context, aexit))
-                response = send(prompt, **kwargs)
-                result.responses.append(response)
-                result.response = response
-                if result._done_callbacks:
-                    for callback in result._done_callbacks:
-                        await response.on_done(callback)
-            except BaseException:
-                if not await _exit_with_error(entered, *sys.exc_info()):
-                    raise
-            else:
-                while entered:
-                    context, aexit = entered.pop()
-                    try:
-                        await aexit(context, None, None, None)
-                    except BaseException:
-                        if not await _exit_with_error(entered, *sys.exc_info()):
-                            raise
-                        break
-        if group is not None and group._track_now(response):
-            await response.on_done(group._done_callback)
+            async with _HookContexts(factories, result):
+                response = target.prompt(prompt, **kwargs)
+                await result._add_response(response)
+        else:
+            response = target.prompt(prompt, **kwargs)
+        if group is not None:
+            await group._track(response)
         return response
 
-    def _chain(self, chain_method: Callable, prompt, kwargs: dict):
+    def _chain(self, prompt, kwargs: dict):
+        self._check_usable()
+        factories = self._context_factories(prompt)
+        chain_response = self._target().chain(prompt, **self._chain_kwargs(kwargs))
         if self._group is not None:
             self._group.prompt_count += 1
-        factories = self._context_factories(prompt)
-        chain_response = chain_method(prompt, **self._chain_kwargs(kwargs))
         if factories or self._group is not None:
-            _route_chain_through_hooks(chain_response, factories, self._purpose, self._group)
+            _llm_internals.run_chain_inside(chain_response, _ChainRun(self, factories))
         return chain_response
 
+    def __copy__(self):
+        raise TypeError(f"{type(self).__name__} cannot be copied")
 
-def _checked_context(plugin_name: str, factory: Callable, result: PromptResult):
-    return _checked_context_type(plugin_name, factory(result))
+    __deepcopy__ = __copy__
 
-
-def _checked_context_type(plugin_name: str, context):
-    if not hasattr(context, "__aenter__"):
-        raise HookResultError(
-            _HOOK, plugin_name,
-            f"wrapper returned {type(context).__name__}, expected an async context manager "
-            "(decorate the wrapper with @contextlib.asynccontextmanager)",
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled: it holds an API key; pickle the "
+            "model ID and purpose, and call LLM(datasette).model() again"
         )
-    return context
 
 
-async def _enter_unusual(plugin_name: str, context) -> None:
-    """``context``'s type has no ``__aenter__``/``__aexit__``: raise what the code
-    before the fast path raised (our error if the wrapper returned no async context
-    manager at all, else contextlib's own)."""
-    _checked_context_type(plugin_name, context)
-    await AsyncExitStack().enter_async_context(context)
-    raise TypeError(f"{type(context).__name__} is not an async context manager")
+class _ChainRun:
+    """The hook contexts of one ``chain()``: entered when its iteration starts, open
+    while it runs, exited when the outermost iteration ends (with the exception that
+    ended it); each response recorded as it appears."""
+
+    __slots__ = ("_target", "_factories", "_contexts", "_depth")
+
+    def __init__(self, target: _HookedTarget, factories: list):
+        self._target = target
+        self._factories = factories
+        self._contexts: Optional[_HookContexts] = None
+        self._depth = 0
+
+    @asynccontextmanager
+    async def running(self):
+        if self._depth:  # llm's __aiter__ iterating our responses(): already open
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        target = self._target
+        target._check_usable()
+        group = target._group
+        result = PromptResult(target._purpose, group, is_chain=True)
+        self._contexts = _HookContexts(self._factories, result)
+        self._depth = 1
+        if group is not None:
+            group._open_chains.add(self)
+        try:
+            async with self._contexts:
+                yield
+                result.chain_complete = True
+        finally:
+            self._depth = 0
+            if group is not None:
+                group._open_chains.discard(self)
+
+    async def saw(self, response) -> None:
+        await self._contexts._result._add_response(response)
+        if self._target._group is not None:
+            await self._target._group._track(response)
+
+    async def abandon(self, error: BaseException) -> None:
+        """The group exits while this chain is still open (its iteration was left
+        unfinished): exit the contexts now, before ``llm_group_exit``."""
+        if self._contexts is not None:
+            await self._contexts.__aexit__(type(error), error, error.__traceback__)
 
 
-async def _exit_with_error(entered: list, exc_type, exc, traceback) -> bool:
-    """Exit the contexts with an exception on its way, through ``AsyncExitStack``
-    itself; true if a context suppressed it."""
-    stack = AsyncExitStack()
-    for context, _ in entered:
-        stack.push_async_exit(context)
-    entered.clear()
-    return await stack.__aexit__(exc_type, exc, traceback)
-
-
-def _route_chain_through_hooks(chain_response, factories: list, purpose, group) -> None:
-    """Make every iteration of ``chain_response`` (``responses()``, ``async for``,
-    ``text()``) run inside the hook contexts and record each response as it appears.
-
-    llm's chain methods all iterate ``self.responses()``; we give this one chain object
-    its own ``responses`` that wraps llm's.
-    """
-    llm_responses = type(chain_response).responses.__get__(chain_response)
-
-    async def responses():
-        result = PromptResult(purpose, group, is_chain=True)
-        async with AsyncExitStack() as stack:
-            for plugin_name, factory in factories:
-                await stack.enter_async_context(_checked_context(plugin_name, factory, result))
-            async for response in llm_responses():
-                await result._add_response(response)
-                if group is not None:
-                    await group._track(response)
-                yield response
-            result.chain_complete = True
-
-    chain_response.responses = responses
-
-
-class WrappedConversation(_PromptTarget):
+class WrappedConversation(_HookedTarget):
     """An llm async conversation whose every prompt and chain goes through the hooks."""
 
-    __slots__ = ()
+    __slots__ = ("_conversation",)
 
-    def __init__(self, target: _PromptTarget, conversation):
+    def __init__(self, target: _HookedTarget, conversation):
+        if getattr(conversation, "model", None) is not target._model:
+            raise TypeError(
+                "WrappedConversation needs a conversation of the wrapped model's own llm "
+                "model: use wrapped_model.conversation()"
+            )
         super().__init__(
             target._datasette, target._model, target._purpose, target._actor,
             target._key, target._options, target._group,
         )
-        self._set_target(conversation)
+        self._conversation = conversation
+
+    def _target(self):
+        conversation = self._conversation
+        if conversation.model is not self._model:
+            raise RuntimeError(
+                f"This conversation's model was replaced after it was handed out for "
+                f"{self._model.model_id!r}; a key is only ever given to the model it was "
+                "resolved for"
+            )
+        return conversation
+
+    def _noun(self) -> str:
+        return "conversation"
 
     @property
     def conversation(self):
         """The llm async conversation itself."""
-        return self._target
-
-    @conversation.setter
-    def conversation(self, conversation) -> None:
-        self._set_target(conversation)
+        return self._conversation
 
     @property
     def model_id(self) -> str:
@@ -292,27 +390,33 @@ class WrappedConversation(_PromptTarget):
 
     @property
     def responses(self) -> list:
-        return self.conversation.responses
+        return self._conversation.responses
 
     def chain(self, prompt: Optional[str] = None, **kwargs: Any):
-        return self._chain(self.conversation.chain, prompt, kwargs)
+        return self._chain(prompt, kwargs)
 
     def __getattr__(self, name):
-        return getattr(self.conversation, name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._conversation, name)
 
     def __repr__(self):
         return f"<WrappedConversation model_id={self.model_id!r} purpose={self._purpose!r}>"
 
 
-class WrappedAsyncModel(_PromptTarget):
+class WrappedAsyncModel(_HookedTarget):
     """An llm async model bound to a purpose, an actor, a key and default options.
 
     ``prompt()`` returns llm's ``AsyncResponse``; ``chain()`` llm's
     ``AsyncChainResponse``; ``conversation()`` a ``WrappedConversation``. Other
     attributes (``supports_schema``, ``Options`` ...) are the llm model's own.
+    ``copy.copy()`` and ``copy.deepcopy()`` return the same object (it cannot change).
     """
 
     __slots__ = ()
+
+    def _target(self):
+        return self._model
 
     @property
     def model_id(self) -> str:
@@ -336,21 +440,24 @@ class WrappedAsyncModel(_PromptTarget):
         return self._group
 
     def chain(self, prompt: Optional[str] = None, **kwargs: Any):
-        return self._chain(self._model.chain, prompt, kwargs)
+        return self._chain(prompt, kwargs)
 
     def conversation(self, **kwargs: Any) -> WrappedConversation:
+        self._check_usable()
         return WrappedConversation(self, self._model.conversation(**kwargs))
 
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._model, name)
 
     def __repr__(self):
         return f"<WrappedAsyncModel model_id={self.model_id!r} purpose={self._purpose!r}>"
 
     __str__ = __repr__
-
-
-def _prompt_context_caller():
-    global _prompt_context
-    _prompt_context = hook_caller(_HOOK)
-    return _prompt_context

@@ -1,21 +1,23 @@
 """Which models an actor may use for a purpose, and which one serves a request.
 
-One ``Selection`` serves one public call: it holds one registry snapshot, the config
-rules applied to it, and a key resolver that looks up each secret at most once.
-Listing and handing out share the same rules, so ``model()`` never hands out a model
-that ``models()`` would not list for the same actor and purpose.
+One ``Selection`` serves one public call: one registry snapshot, the config rules
+applied to it, one key resolver. The data flows one way: the catalog lists the
+installed models, the policy narrows them and says where each one's key comes from,
+the key resolver answers for those sources, the filter hooks narrow what is left.
+Listing and handing out share every rule, so ``model()`` never hands out a model that
+``models()`` would not list for the same actor and purpose.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
-from ._catalog import Catalog, provider_secret_name
+from ._catalog import Catalog
 from ._config import ROOT, LLMConfig
 from ._errors import HookResultError, ModelNotAllowedError, ModelNotFoundError
-from ._hooks import call, implementations, resolve
-from ._keys import KeyResolver
+from ._hooks import Implementations, call, resolve
+from ._keys import KeyResolver, KeySources, provider_secret_name
 from ._policy import Policy, Refusal
 
 logger = logging.getLogger("datasette_llm")
@@ -23,53 +25,100 @@ _FILTER_HOOK = "llm_filter_models"
 _DEFAULT_HOOK = "llm_default_model"
 
 
+class Choice(NamedTuple):
+    """What ``model()`` hands out: the llm model, its key, its default options."""
+
+    model: Any
+    key: Optional[str]
+    options: Mapping
+
+
+class HookVerdict(NamedTuple):
+    """What the ``llm_filter_models`` hooks made of the configured models."""
+
+    kept: list  # the models every hook kept, in order
+    removed_by: dict  # model ID -> the plugin whose hook removed it
+
+
 class Selection:
-    __slots__ = ("datasette", "config", "catalog", "policy", "keys", "actor", "purpose")
+    __slots__ = (
+        "datasette", "config", "catalog", "policy", "keys", "actor", "purpose",
+        "_defaults", "_verdict",
+    )
 
     def __init__(self, datasette, config: LLMConfig, catalog: Catalog, actor, purpose):
         self.datasette = datasette
         self.config = config
         self.catalog = catalog
         self.policy = Policy(config, catalog)
-        self.keys = KeyResolver(datasette, actor)
+        self.keys = KeyResolver(datasette, actor.get("id") if actor else None)
         self.actor = actor
         self.purpose = purpose
+        self._defaults: Optional[list] = None  # default candidates, once asked
+        self._verdict: Optional[HookVerdict] = None  # the filter hooks' answer, once asked
+
+    # Keys
+
+    def key_sources(self, model) -> Optional[KeySources]:
+        """Where ``model``'s key comes from here, or None if it needs none."""
+        if not model.needs_key:
+            return None
+        return KeySources(
+            self.policy.secret_names(model.model_id, self.purpose),
+            model.needs_key,
+            model.key_env_var,
+            self.catalog.lists(model),
+        )
 
     async def key_for(self, model) -> Optional[str]:
-        return await self.keys.key_for(
-            model, self.policy.secret_names(model.model_id, self.purpose)
-        )
+        """The key ``model()`` would hand out with ``model`` (reads are recorded)."""
+        sources = self.key_sources(model)
+        return None if sources is None else await self.keys.key_for(sources)
 
     # Listing
 
     async def available(self) -> list:
-        """``models(actor, purpose)``: config rules, keys, then every filter hook, ordered
-        for a model picker."""
+        """``models(actor, purpose)``: config rules, keys, then every filter hook,
+        ordered for a model picker."""
+        verdict = await self._hook_verdict()
+        return self._ordered(verdict.kept, await self._default_candidates())
+
+    async def _configured(self) -> list:
+        """The models config allows here: allow/blocklists, then ``require_keys``."""
         models = self.policy.allowed(self.catalog.async_models, self.purpose)
         if self.config.require_keys:
-            await self.keys.read_for_listing(self._secret_names_for_listing(models))
-            purpose = self.purpose
-            models = await self.keys.keyed(
-                models,
-                lambda model_id: self.policy.secret_names(model_id, purpose),
-                self.policy.keyed_model_ids(),
-            )
-        models, _ = await self._filter_by_hooks(models)
-        return self._ordered(models, await self._default_candidates())
+            models = await self._with_keys(models)
+        return models
+
+    async def _with_keys(self, models: list) -> list:
+        """The models that need no key or have one, with one key look-up per distinct
+        set of sources (a listing of 300 models from 30 providers resolves 30 keys)."""
+        await self.keys.read_for_listing(self._secret_names_for_listing(models))
+        has_key: dict = {}  # KeySources -> whether a key was found
+        kept = []
+        for model in models:
+            sources = self.key_sources(model)
+            if sources is not None:
+                found = has_key.get(sources)
+                if found is None:
+                    found = has_key[sources] = bool(
+                        await self.keys.key_for(sources, listing=True)
+                    )
+                if not found:
+                    continue
+            kept.append(model)
+        return kept
 
     def _secret_names_for_listing(self, models: list) -> list[str]:
         """Every secret name a listing of ``models`` may look up: their providers'
         ``<PROVIDER>_API_KEY`` and the config's key names (none if no model needs a key)."""
-        if len(models) == len(self.catalog.async_models):  # config removed none
-            providers = self.catalog.providers()
-        else:
-            providers = dict.fromkeys(m.needs_key for m in models if m.needs_key)
+        providers = dict.fromkeys(m.needs_key for m in models if m.needs_key)
         if not providers:
             return []
         return [provider_secret_name(p) for p in providers] + self.config.key_names()
 
     def _ordered(self, models: list, default_candidates: list) -> list:
-        allowlist = self.policy.allowlist_order(self.purpose)
+        allowlist = self.policy.rules(self.purpose).allowlist or ()
         if not default_candidates and not allowlist:
             return models
         by_id = {m.model_id: m for m in models}
@@ -86,45 +135,50 @@ class Selection:
             return models
         return [by_id[i] for i in first] + [m for m in models if m.model_id not in first]
 
-    async def _filter_by_hooks(self, models: list) -> tuple[list, dict]:
-        """Compose every ``llm_filter_models`` implementation; return the kept models and,
-        for each removed model ID, the plugin that removed it."""
+    async def _hook_verdict(self) -> HookVerdict:
+        """The configured models narrowed by every ``llm_filter_models`` implementation
+        in turn (each receives what the previous one kept), once per call."""
+        if self._verdict is None:
+            self._verdict = await self._filter(await self._configured())
+        return self._verdict
+
+    async def _filter(self, models: list) -> HookVerdict:
+        implementations = Implementations(_FILTER_HOOK)
         removed_by: dict = {}
+        if not implementations:
+            return HookVerdict(models, removed_by)
         arguments = {
-            "datasette": self.datasette,
-            "actor": self.actor,
-            "purpose": self.purpose,
+            "datasette": self.datasette, "actor": self.actor, "purpose": self.purpose,
+            "models": list(models),
         }
-        for impl in implementations(_FILTER_HOOK):
-            arguments["models"] = list(models)
-            returned = await resolve(
-                call(impl, arguments)
-            )
-            if returned is None:
-                continue
-            kept_ids = _returned_model_ids(returned, impl.plugin_name)
-            kept = []
-            for model in models:
-                if model.model_id in kept_ids:
-                    kept.append(model)
-                else:
-                    removed_by[model.model_id] = impl.plugin_name
-            models = kept
-        return models, removed_by
+
+        async def compose() -> list:
+            kept = models
+            for impl in implementations.plain:
+                returned = await resolve(call(impl, {**arguments, "models": list(kept)}))
+                if returned is not None:
+                    kept = _narrowed(kept, returned, impl.plugin_name, removed_by)
+            return kept
+
+        kept = await implementations.run_async(arguments, compose)
+        if implementations.wrappers:  # a wrapper may have replaced the answer
+            wrappers = ", ".join(i.plugin_name for i in implementations.wrappers)
+            kept = _narrowed(models, kept, wrappers, removed_by)
+        return HookVerdict(kept, removed_by)
 
     # Handing out one model
 
-    async def choose(self, model_id: Optional[str]):
-        """The model for ``model(model_id, purpose, actor)`` and its key; raises
+    async def choose(self, model_id: Optional[str]) -> Choice:
+        """What ``model(model_id, purpose, actor)`` hands out; raises
         ``ModelNotFoundError`` or ``ModelNotAllowedError``."""
         if model_id is not None:
             if not isinstance(model_id, str):
                 raise TypeError(f"model_id must be a string, got {type(model_id).__name__}")
-            model = self._installed(model_id)
+            model = self.installed(model_id)
             refusal, key = await self._check(model)
             if refusal is not None:
                 raise self._not_allowed(model, refusal)
-            return model, key
+            return self._choice(model, key)
         candidates = await self._default_candidates()
         if not candidates:
             raise ModelNotFoundError(
@@ -141,7 +195,7 @@ class Selection:
             else:
                 refusal, key = await self._check(model)
                 if refusal is None:
-                    return model, key
+                    return self._choice(model, key)
                 problem = f"{name!r} from {source} is refused by {refusal.rule}: {refusal.reason}"
             problems.append(problem)
             logger.warning("datasette-llm: default model skipped: %s", problem)
@@ -152,7 +206,11 @@ class Selection:
             raise ModelNotFoundError(message)
         raise ModelNotAllowedError(candidates[0][0], "default", message)
 
-    def _installed(self, model_id: str):
+    def _choice(self, model, key: Optional[str]) -> Choice:
+        return Choice(model, key, self.policy.options_for(model.model_id, self.purpose))
+
+    def installed(self, model_id: str):
+        """The installed async model with this ID or alias; else ``ModelNotFoundError``."""
         model = self.catalog.get(model_id)
         if model is not None:
             return model
@@ -167,21 +225,26 @@ class Selection:
         )
 
     async def _check(self, model) -> tuple[Optional[Refusal], Optional[str]]:
-        """The same rules as ``available()``, for one model only."""
+        """The same rules as ``available()``, for one model: its key is read the way
+        a prompt uses it (recorded), and where filter hooks exist, they decide on the
+        whole listing (a hook may decide on the list as a whole, ``models[:1]``)."""
         refusal = self.policy.refusal(model.model_id, self.purpose)
         if refusal is not None:
             return refusal, None
-        key = await self.key_for(model) if model.needs_key else None
+        key = await self.key_for(model)
         if key is None and model.needs_key and self.config.require_keys:
             return Refusal(
                 f"{ROOT}.require_keys",
                 "no API key is configured for it (set the datasette-secrets secret "
                 f"{provider_secret_name(model.needs_key)}, or a key in the config)",
             ), None
-        kept, removed_by = await self._filter_by_hooks([model])
-        if not kept:
-            plugin = removed_by.get(model.model_id, "a plugin")
-            return Refusal(f"hook:{plugin}", f"the llm_filter_models hook of {plugin} excluded it"), None
+        if Implementations(_FILTER_HOOK):
+            verdict = await self._hook_verdict()
+            if model.model_id not in {kept.model_id for kept in verdict.kept}:
+                plugin = verdict.removed_by.get(model.model_id, "a plugin")
+                return Refusal(
+                    f"hook:{plugin}", f"the llm_filter_models hook of {plugin} excluded it"
+                ), None
         return None, key
 
     def _not_allowed(self, model, refusal: Refusal) -> ModelNotAllowedError:
@@ -196,31 +259,44 @@ class Selection:
 
     async def _default_candidates(self) -> list[tuple[str, str]]:
         """Default model names in the order they are tried: hook answers, then config."""
-        candidates = []
-        arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}
-        for impl in implementations(_DEFAULT_HOOK):
-            answer = await resolve(
-                call(impl, arguments)
+        if self._defaults is None:
+            self._defaults = await self._hook_defaults() + self.policy.configured_default(
+                self.purpose
             )
-            if answer is None:
-                continue
-            if not isinstance(answer, str):
-                raise HookResultError(
-                    _DEFAULT_HOOK, impl.plugin_name,
-                    f"returned {type(answer).__name__}, expected a model ID string or None",
-                )
-            candidates.append((answer, f"the llm_default_model hook of {impl.plugin_name}"))
-        candidates.extend(self.policy.configured_default(self.purpose))
-        return candidates
+        return self._defaults
+
+    async def _hook_defaults(self) -> list[tuple[str, str]]:
+        implementations = Implementations(_DEFAULT_HOOK)
+        if not implementations:
+            return []
+        arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}
+
+        async def answers() -> list:
+            found = []
+            for plugin_name, answer in implementations.calls(arguments):
+                answer = await resolve(answer)
+                if answer is None:
+                    continue
+                if not isinstance(answer, str):
+                    raise HookResultError(
+                        _DEFAULT_HOOK, plugin_name,
+                        f"returned {type(answer).__name__}, expected a model ID string or None",
+                    )
+                found.append((answer, f"the llm_default_model hook of {plugin_name}"))
+            return found
+
+        return await implementations.run_async(arguments, answers)
 
 
-def _returned_model_ids(returned, plugin_name: str) -> set:
+def _narrowed(models: list, returned, plugin_name: str, removed_by: dict) -> list:
+    """``models`` kept by a filter answer (models it names that were not offered are
+    ignored: no hook adds a model); the others recorded as removed by ``plugin_name``."""
     if isinstance(returned, (str, bytes)) or not hasattr(returned, "__iter__"):
         raise HookResultError(
             _FILTER_HOOK, plugin_name,
             f"returned {type(returned).__name__}, expected a list of models or None",
         )
-    ids = set()
+    kept_ids = set()
     for entry in returned:
         model_id = getattr(entry, "model_id", None)
         if not isinstance(model_id, str):
@@ -228,8 +304,14 @@ def _returned_model_ids(returned, plugin_name: str) -> set:
                 _FILTER_HOOK, plugin_name,
                 f"returned {entry!r} in its list, expected llm model objects (with .model_id)",
             )
-        ids.add(model_id)
-    return ids
+        kept_ids.add(model_id)
+    kept = []
+    for model in models:
+        if model.model_id in kept_ids:
+            kept.append(model)
+        else:
+            removed_by.setdefault(model.model_id, plugin_name)
+    return kept
 
 
 def _actor_id(actor) -> object:

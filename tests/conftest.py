@@ -22,6 +22,22 @@ def register_plugin():
 
 
 @pytest.fixture
+def without_filter_hooks():
+    """Set aside installed plugins that implement ``llm_filter_models`` (the example
+    plugins do) for one test, to test what happens when no filter hook exists."""
+    import datasette_llm  # noqa: F401  (adds the hookspecs)
+
+    set_aside = [
+        (impl.plugin, impl.plugin_name) for impl in pm.hook.llm_filter_models.get_hookimpls()
+    ]
+    for plugin, _ in set_aside:
+        pm.unregister(plugin)
+    yield
+    for plugin, name in set_aside:
+        pm.register(plugin, name=name)
+
+
+@pytest.fixture
 def secrets_list_walks(monkeypatch):
     """The calls of datasette-secrets' ``get_secrets()`` (every ``get_secret()`` makes
     one, listing every plugin's secrets) during the test, one Datasette per call."""

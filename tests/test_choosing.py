@@ -249,27 +249,45 @@ async def test_llm_model_is_a_method_of_the_class():
     assert "model" in vars(LLM)
 
 
-async def test_checking_a_named_model_looks_up_only_its_own_key(datasette_llm_config):
+async def test_checking_a_named_model_looks_up_only_its_own_key(
+    datasette_llm_config, without_filter_hooks
+):
+    fakes = [FakeModel(f"model-{i}", needs_key=f"prov{i % 10}") for i in range(40)]
+    secrets = {f"PROV{i}_API_KEY": f"sk-{i}" for i in range(10)}
+    with fake_models(*fakes), fake_secrets(secrets) as faked:
+        ds = await datasette_llm_config({})
+        model = await LLM(ds).model("model-13")
+    assert model.model_id == "model-13"
+    assert [name for name, _ in faked.lookups] == ["PROV3_API_KEY"]
+
+
+async def test_with_a_filter_hook_a_named_model_is_checked_against_the_whole_listing(
+    datasette_llm_config, register_plugin
+):
+    """A hook may decide on the list as a whole (here: only the first model), so the
+    model asked for is checked against what models() lists, not on its own."""
     fakes = [FakeModel(f"model-{i}", needs_key=f"prov{i % 10}") for i in range(40)]
     secrets = {f"PROV{i}_API_KEY": f"sk-{i}" for i in range(10)}
     filter_calls = []
 
-    class CountingFilter:
+    class OnlyTheFirst:
         @hookimpl
         def llm_filter_models(self, models):
             filter_calls.append([m.model_id for m in models])
+            return models[:1]
 
+    register_plugin(OnlyTheFirst())
     with fake_models(*fakes), fake_secrets(secrets) as faked:
-        ds = await datasette_llm_config({})
-        from datasette.plugins import pm
-
-        plugin = CountingFilter()
-        plugin.__name__ = "counting-filter"
-        pm.register(plugin, name="counting-filter")
-        try:
-            model = await LLM(ds).model("model-13")
-        finally:
-            pm.unregister(name="counting-filter")
-    assert model.model_id == "model-13"
-    assert [name for name, _ in faked.lookups] == ["PROV3_API_KEY"]
-    assert filter_calls == [["model-13"]]
+        ds = await datasette_llm_config({"models": [f.model_id for f in fakes]})
+        llm_ = LLM(ds)
+        listed = [m.model_id for m in await llm_.models()]
+        assert listed == ["model-0"]
+        assert (await llm_.model("model-0")).model_id == "model-0"
+        before = len(faked.lookups)
+        with pytest.raises(ModelNotAllowedError) as info:
+            await llm_.model("model-13")
+    assert info.value.rule.startswith("hook:")
+    assert filter_calls == [[f.model_id for f in fakes]] * 3
+    # The named model's own key is read first, as a prompt uses it
+    assert faked.lookups[before] == ("PROV3_API_KEY", None)
+    assert sorted({name for name, _ in faked.lookups}) == sorted(secrets)

@@ -22,6 +22,8 @@ from cryptography.fernet import Fernet
 from datasette import hookimpl
 from llm.plugins import load_plugins, pm as llm_pm
 
+from datasette.version import __version__ as datasette_version
+
 from datasette_llm import LLM, ModelNotFoundError
 from datasette_llm.testing import FakeModel, fake_models, fake_secrets
 
@@ -439,22 +441,24 @@ async def test_our_lookups_find_only_secrets_we_register(
     assert "GHOST_API_KEY" not in names
 
 
-# The parsed config: reused only while it is what Datasette would return
+# The parsed config: reused only while it is what Datasette returns
+
+# Datasette 0.65 reads plugin config from metadata, which a running instance cannot change
+DATASETTE_065 = datasette_version.startswith("0.")
 
 
-def count_config_resolutions(monkeypatch, ds) -> list:
-    """Times Datasette resolved (and copied) our config for ``plugin_config()``."""
-    import datasette.app
+def count_parses(monkeypatch) -> list:
+    """The raw configs datasette-llm parsed during the test."""
+    from datasette_llm import _config
 
     calls = []
-    original = datasette.app.resolve_env_secrets
+    original = _config.parse_config
 
-    def resolve_env_secrets(value, environ):
-        if value is ds.config["plugins"]["datasette-llm"]:
-            calls.append(value)
-        return original(value, environ)
+    def parse_config(raw):
+        calls.append(raw)
+        return original(raw)
 
-    monkeypatch.setattr(datasette.app, "resolve_env_secrets", resolve_env_secrets)
+    monkeypatch.setattr(_config, "parse_config", parse_config)
     return calls
 
 
@@ -466,7 +470,7 @@ async def test_a_config_changed_in_place_or_replaced_is_seen_at_once(datasette_l
     ds = await datasette_llm_config({"purposes": {"p": {"model": "first"}}})
     llm_ = LLM(ds)
     assert (await llm_.model(purpose="p")).model_id == "first"
-    if not hasattr(ds, "_plugin_config_top"):
+    if DATASETTE_065:
         pytest.skip("Datasette 0.65 reads plugin config through metadata: resolved every call")
     ds.config["plugins"]["datasette-llm"]["purposes"]["p"]["model"] = "second"
     assert (await llm_.model(purpose="p")).model_id == "second"
@@ -483,29 +487,27 @@ async def test_a_config_added_to_a_datasette_without_one_is_seen_at_once(dataset
     llm_ = LLM(ds)
     with pytest.raises(ModelNotFoundError):
         await llm_.model(purpose="p")
-    if not hasattr(ds, "_plugin_config_top"):
+    if DATASETTE_065:
         pytest.skip("Datasette 0.65 reads plugin config through metadata: resolved every call")
     ds.config.setdefault("plugins", {})["datasette-llm"] = {"purposes": {"p": {"model": "first"}}}
     assert (await llm_.model(purpose="p")).model_id == "first"
 
 
 @pytest.mark.llm_models(*CONFIG_MODELS)
-async def test_a_config_without_references_is_resolved_only_when_it_changes(
-    datasette_llm_config, monkeypatch
-):
+async def test_a_config_is_parsed_only_when_it_changes(datasette_llm_config, monkeypatch):
     ds = await datasette_llm_config({"purposes": {"p": {"model": "first"}}})
-    if not hasattr(ds, "_plugin_config_top"):
-        pytest.skip("Datasette 0.65 reads plugin config through metadata: resolved every call")
+    if DATASETTE_065:
+        pytest.skip("Datasette 0.65 reads plugin config through metadata, which tests cannot change")
     llm_ = LLM(ds)
-    calls = count_config_resolutions(monkeypatch, ds)
+    parses = count_parses(monkeypatch)
     for _ in range(3):
         await llm_.model(purpose="p")
         await llm_.models(purpose="p")
-    assert calls == []  # parsed at startup, since then only compared unresolved
+    assert parses == []  # parsed at startup, since then only compared
     ds.config["plugins"]["datasette-llm"]["purposes"]["p"]["model"] = "second"
     for _ in range(3):
         assert (await llm_.model(purpose="p")).model_id == "second"
-    assert len(calls) == 1
+    assert parses == [{"purposes": {"p": {"model": "second"}}}]
 
 
 @pytest.mark.llm_models(*CONFIG_MODELS)

@@ -1,4 +1,4 @@
-"""A listing reads datasette-secrets' values in one query (datasette_llm._stored_secrets):
+"""A listing reads datasette-secrets' values in one query (datasette_llm._datasette_secrets_internals):
 its answer for every name must be the one ``get_secret()`` gives, and it must step
 aside whenever it cannot know that."""
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import datasette_secrets
 from datasette_llm import LLM, ModelNotAllowedError
-from datasette_llm import _stored_secrets
-from datasette_llm._stored_secrets import NOT_READ, Snapshot, usable
+from datasette_llm import _datasette_secrets_internals
+from datasette_llm._datasette_secrets_internals import NOT_READ, Snapshot, usable
 from datasette_llm.testing import FakeModel, fake_models, fake_secrets
 
 NAMES = ["PROVA_API_KEY", "PROVB_API_KEY", "PROVC_API_KEY", "CUSTOM_KEY"]
@@ -153,11 +153,11 @@ def test_names_not_read_are_left_to_get_secret():
 def test_only_datasette_secrets_own_get_secret_of_a_verified_release_is_read_around(
     monkeypatch,
 ):
-    release = _stored_secrets.installed_release()
-    assert release in _stored_secrets.VERIFIED_RELEASES, (
+    release = _datasette_secrets_internals.installed_release()
+    assert release in _datasette_secrets_internals.VERIFIED_RELEASES, (
         f"datasette-secrets {release} is installed: listings fall back to one get_secret() "
         "per key. Read its get_secret(); if Snapshot.value() still matches it, add the "
-        "release to VERIFIED_RELEASES in datasette_llm/_stored_secrets.py"
+        "release to VERIFIED_RELEASES in datasette_llm/_datasette_secrets_internals.py"
     )
     assert usable(datasette_secrets)
     original = datasette_secrets.get_secret
@@ -172,7 +172,7 @@ def test_only_datasette_secrets_own_get_secret_of_a_verified_release_is_read_aro
         monkeypatch.setattr(datasette_secrets, "get_secret", replacement)
         assert not usable(datasette_secrets)
     monkeypatch.setattr(datasette_secrets, "get_secret", original)
-    monkeypatch.setattr(_stored_secrets, "_release", "0.4")
+    monkeypatch.setattr(_datasette_secrets_internals, "_release", "0.4")
     assert not usable(datasette_secrets)
 
 
@@ -180,7 +180,7 @@ def test_only_datasette_secrets_own_get_secret_of_a_verified_release_is_read_aro
 async def test_an_unverified_release_is_asked_through_get_secret(
     datasette_llm_config, monkeypatch
 ):
-    monkeypatch.setattr(_stored_secrets, "_release", "0.4")
+    monkeypatch.setattr(_datasette_secrets_internals, "_release", "0.4")
     calls = []
     original = datasette_secrets.get_secret
 
