@@ -1,6 +1,7 @@
 """The demo (demo/datasette.yaml at the root of the datasette-llm repository) shows all
 four example plugins working on the echo model, with no API keys."""
 
+import asyncio
 import html
 import json
 import pathlib
@@ -61,10 +62,23 @@ async def test_the_demo_shows_all_four_plugins(datasette_llm_config, demo_plugin
     assert "SQL written by echo" in response.text
     assert "CREATE TABLE articles".lower() in html.unescape(response.text).lower()
 
-    # enrichments, linked from the table's actions
-    assert "/demo/articles/-/summarise" in (await ds.client.get("/demo/articles")).text
-    response = await post_form(ds, "/demo/articles/-/summarise", {"column": "body"})
+    # enrichments: root (who has every permission with --root) starts a job from the
+    # table's actions; anonymous visitors may not alter the demo's tables
+    ds.root_enabled = True
+    assert "enrich-with-llm" not in (await ds.client.get("/demo/articles")).text
+    table = await ds.client.get("/demo/articles", cookies=cookies_for(ds, "root"))
+    assert "/demo/articles/-/enrich-with-llm" in table.text
+    fields = {"template": "Summarise this in one sentence: {body}", "output_column": "summary",
+              "model": "echo", "rows": "all"}
+    response = await post_form(ds, "/demo/articles/-/enrich-with-llm", fields, "root")
     assert response.status_code == 302
+    for _ in range(2000):
+        job = (await ds.client.get(response.headers["location"] + ".json",
+                                   cookies=cookies_for(ds, "root"))).json()
+        if job["status"] not in ("pending", "running"):
+            break
+        await asyncio.sleep(0.005)
+    assert (job["status"], job["done"]) == ("finished", 3)
     rows = (await ds.client.get("/demo/articles.json?_shape=array")).json()
     assert all("Summarise this in one sentence" in row["summary"] for row in rows)
 

@@ -11,10 +11,10 @@ How a run ends:
 - a row's answer fails (the model raised): that row is recorded as failed with the
   error and the run goes on; after ``max_consecutive_failures`` failures in a row the
   job is paused, since the model is likely failing for every row;
-- the prompts are refused as a whole (``group()`` refuses the model, a
-  ``llm_prompt_context`` hook such as a budget denies the prompt, no API key): the job
-  is ``paused`` with the reason, and the row that was refused stays pending, so
-  resuming retries it;
+- the prompts are refused as a whole (``group()`` refuses the model or cannot read its
+  key, a ``llm_prompt_context`` hook such as a budget denies the prompt, llm finds no
+  API key): the job is ``paused`` with the reason, and the row that was refused stays
+  pending, so resuming retries it;
 - cancelled (``cancel()``): the task is cancelled, answers still in flight are
   dropped, the group closes them;
 - Datasette stops: the task simply ends; the job still says ``running`` and is marked
@@ -30,7 +30,7 @@ from typing import Optional
 
 import llm
 
-from datasette_llm import LLM, ModelNotFoundError
+from datasette_llm import LLM, KeyUnavailableError, ModelNotFoundError
 
 from ._config import Config
 from ._rows import collect_row_keys, read_rows, write_answers
@@ -165,7 +165,8 @@ class _JobRun:
                     ],
                     watch=writer,
                 )
-        except ModelNotFoundError as exc:  # the group refused the model for this actor
+        except (ModelNotFoundError, KeyUnavailableError) as exc:
+            # The group refused the model for this actor, or its key could not be read
             raise JobPaused(str(exc)) from exc
         finally:
             # However the run ends, the answers already received are written

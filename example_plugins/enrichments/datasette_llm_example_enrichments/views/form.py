@@ -16,7 +16,7 @@ from datasette import Forbidden, Response
 from datasette.utils import tilde_decode
 from datasette.utils.asgi import NotFound
 
-from datasette_llm import LLM, ModelNotFoundError
+from datasette_llm import LLM, KeyUnavailableError, ModelNotFoundError
 
 from .. import _runner
 from .._paths import form_path, job_path
@@ -178,8 +178,8 @@ async def _models(datasette, actor) -> tuple[list, Optional[str]]:
     model_ids = [m.model_id for m in await llm.models(actor=actor, purpose=PURPOSE)]
     try:
         default = (await llm.model(purpose=PURPOSE, actor=actor)).model_id
-    except ModelNotFoundError:  # no default configured, or it is refused for this actor
-        default = None
+    except (ModelNotFoundError, KeyUnavailableError):
+        default = None  # none configured, refused for this actor, or its key unreadable
     return model_ids, default if default in model_ids else None
 
 
