@@ -47,9 +47,7 @@ def count_and_description(table_json: dict) -> tuple[Optional[int], str]:
     return count, table_json.get("human_description_en") or ""
 
 
-async def allowed(
-    datasette, actor: Optional[dict], action: str, database: str, table: str
-) -> bool:
+async def allowed(datasette, actor: Optional[dict], action: str, database: str, table: str) -> bool:
     """May ``actor`` do ``action`` (``view-table``, ``update-row``, ``alter-table``) on
     this table?"""
     if IS_DATASETTE_1:

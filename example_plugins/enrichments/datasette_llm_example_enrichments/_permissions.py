@@ -14,7 +14,12 @@ from ._compat import allowed
 
 
 async def refusal(
-    datasette, actor: Optional[dict], database: str, table: str, *, adding_column: Optional[str] = None
+    datasette,
+    actor: Optional[dict],
+    database: str,
+    table: str,
+    *,
+    adding_column: Optional[str] = None,
 ) -> Optional[str]:
     """Why ``actor`` may not enrich ``database``/``table`` (adding the column
     ``adding_column``, if given), or ``None`` if they may."""

@@ -126,8 +126,12 @@ class _JobRun:
             job = await store.get(self.job_id)
             if job.total is None:
                 keys = await collect_row_keys(
-                    self.datasette, job.database, job.table, job.filter_querystring,
-                    job.primary_keys, job.actor,
+                    self.datasette,
+                    job.database,
+                    job.table,
+                    job.filter_querystring,
+                    job.primary_keys,
+                    job.actor,
                 )
                 await store.add_rows(job.id, keys)
                 await store.add_event(job.id, f"{len(keys)} row(s) to enrich")
@@ -227,7 +231,10 @@ class _JobRun:
             done = [item for item in batch if item is not None]
             if done:
                 await write_answers(
-                    target, job.table, job.primary_keys, job.output_column,
+                    target,
+                    job.table,
+                    job.primary_keys,
+                    job.output_column,
                     [(key, answer) for _, key, answer in done],
                 )
                 await self.store.mark_done(job.id, [position for position, _, _ in done])

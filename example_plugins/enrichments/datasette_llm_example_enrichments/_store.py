@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from ._compat import default_jobs_database
+from ._config import PLUGIN, Config, ConfigError
 from ._database import select
-from ._config import Config, ConfigError, PLUGIN
 
 JOBS = "llm_enrichment_jobs"
 JOB_ROWS = "llm_enrichment_job_rows"
@@ -85,6 +85,15 @@ def job_store(datasette) -> "JobStore":
     return JobStore(datasette.get_database(name))
 
 
+# Columns of the jobs table whose Job attribute has a shorter name
+_RENAMED = {
+    "database_name": "database",
+    "table_name": "table",
+    "done_count": "done",
+    "failed_count": "failed",
+}
+
+
 @dataclass
 class Job:
     id: int
@@ -109,29 +118,11 @@ class Job:
     finished_at: Optional[float]
 
     @classmethod
-    def from_row(cls, row) -> "Job":
-        return cls(
-            id=row["id"],
-            database=row["database_name"],
-            table=row["table_name"],
-            output_column=row["output_column"],
-            template=row["template"],
-            model_id=row["model_id"],
-            filter_querystring=row["filter_querystring"],
-            rows_description=row["rows_description"],
-            primary_keys=json.loads(row["primary_keys"]),
-            actor=json.loads(row["actor"]) if row["actor"] else None,
-            status=row["status"],
-            reason=row["reason"],
-            total=row["total"],
-            done=row["done_count"],
-            failed=row["failed_count"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            run_started_at=row["run_started_at"],
-            elapsed_seconds=row["elapsed_seconds"],
-            finished_at=row["finished_at"],
-        )
+    def from_row(cls, row: dict) -> "Job":
+        values = {_RENAMED.get(column, column): value for column, value in row.items()}
+        values["primary_keys"] = json.loads(values["primary_keys"])
+        values["actor"] = json.loads(values["actor"]) if values["actor"] else None
+        return cls(**values)
 
     @property
     def remaining(self) -> Optional[int]:
@@ -189,8 +180,19 @@ class JobStore:
                         model_id, filter_querystring, rows_description, primary_keys, actor,
                         status, created_at, updated_at)
                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
-                    [database, table, output_column, template, model_id, filter_querystring,
-                     rows_description, json.dumps(primary_keys), _actor_json(actor), now, now],
+                    [
+                        database,
+                        table,
+                        output_column,
+                        template,
+                        model_id,
+                        filter_querystring,
+                        rows_description,
+                        json.dumps(primary_keys),
+                        _actor_json(actor),
+                        now,
+                        now,
+                    ],
                 )
                 _event(conn, cursor.lastrowid, now, "Created")
                 return cursor.lastrowid
@@ -288,7 +290,7 @@ class JobStore:
                 cursor = conn.execute(
                     f"""update {JOBS} set status = 'running', reason = null, actor = ?,
                         run_started_at = ?, updated_at = ?, finished_at = null
-                    where id = ? and status in ({', '.join('?' * len(statuses))})""",
+                    where id = ? and status in ({", ".join("?" * len(statuses))})""",
                     [_actor_json(actor), now, now, job_id, *statuses],
                 )
                 if cursor.rowcount:
@@ -325,8 +327,14 @@ class JobStore:
                     f"""update {JOBS} set status = ?, reason = ?, run_started_at = null,
                         elapsed_seconds = elapsed_seconds + ?, updated_at = ?, finished_at = ?
                     where id = ?""",
-                    [status, reason, run, now,
-                     now if status in ("finished", "cancelled") else None, job_id],
+                    [
+                        status,
+                        reason,
+                        run,
+                        now,
+                        now if status in ("finished", "cancelled") else None,
+                        job_id,
+                    ],
                 )
                 _event(conn, job_id, now, message or _status_message(status, reason))
             return True
@@ -336,7 +344,9 @@ class JobStore:
     async def active_job_ids(self) -> list:
         """Jobs that were pending or running: after a restart, none of them is."""
         rows = await select(
-            self.db, f"select id from {JOBS} where status in ({', '.join('?' * len(ACTIVE))})", ACTIVE
+            self.db,
+            f"select id from {JOBS} where status in ({', '.join('?' * len(ACTIVE))})",
+            ACTIVE,
         )
         return [row["id"] for row in rows]
 
@@ -369,8 +379,7 @@ class JobStore:
 
     async def events(self, job_id: int) -> list:
         rows = await select(
-            self.db,
-            f"select at, message from {JOB_EVENTS} where job_id = ? order by id", [job_id]
+            self.db, f"select at, message from {JOB_EVENTS} where job_id = ? order by id", [job_id]
         )
         return [(row["at"], row["message"]) for row in rows]
 

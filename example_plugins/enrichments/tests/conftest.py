@@ -7,7 +7,6 @@ import sqlite3
 
 import pytest
 from datasette.plugins import pm
-
 from enrichments_testing import ARTICLES, PLUGIN, ROOT_WRITES
 
 
@@ -27,7 +26,9 @@ def make_datasette(datasette_llm_config, db_path):
     """``await make_datasette(llm_config, plugin_config, permissions=..., **kwargs)``:
     a started Datasette on news.db with this plugin, root allowed to write."""
 
-    async def make(llm_config=None, plugin_config=None, permissions=ROOT_WRITES, files=(), **kwargs):
+    async def make(
+        llm_config=None, plugin_config=None, permissions=ROOT_WRITES, files=(), **kwargs
+    ):
         return await datasette_llm_config(
             llm_config if llm_config is not None else {"default_model": "echo"},
             plugins={PLUGIN: plugin_config or {}},
@@ -61,7 +62,9 @@ def pytest_collection_modifyitems(config, items):
     ``datasette_server``), which pytest loads only when run from the repository root."""
     if any(hasattr(plugin, "browser_page") for plugin in config.pluginmanager.get_plugins()):
         return
-    skip = pytest.mark.skip(reason="run from the repository root, whose conftest.py drives the browser")
+    skip = pytest.mark.skip(
+        reason="run from the repository root, whose conftest.py drives the browser"
+    )
     for item in items:
         if item.get_closest_marker("browser"):
             item.add_marker(skip)

@@ -103,7 +103,9 @@ def job_id_of(response) -> int:
 
 
 async def job_json(ds, job_id, actor_id="root"):
-    response = await ds.client.get(f"/-/llm-enrichments/{job_id}.json", cookies=cookies_for(ds, actor_id))
+    response = await ds.client.get(
+        f"/-/llm-enrichments/{job_id}.json", cookies=cookies_for(ds, actor_id)
+    )
     assert response.status_code == 200, response.text
     return response.json()
 

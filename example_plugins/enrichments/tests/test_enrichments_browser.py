@@ -67,9 +67,7 @@ async def test_enrich_a_filtered_table_from_its_actions_menu(
 
     # The job page: the bar fills up, then the page says it finished
     await page.wait_for_selector("#job-bar")
-    await page.wait_for_function(
-        "document.getElementById('job-percent').textContent === '100%'"
-    )
+    await page.wait_for_function("document.getElementById('job-percent').textContent === '100%'")
     await page.wait_for_selector("text=Finished: 20 rows done")
     assert await page.get_attribute("#job-bar", "aria-valuenow") == "100"
     assert await page.text_content("#job-done") == "20"

@@ -1,7 +1,6 @@
 """Prompt templates: ``{column}`` placeholders, ``{{``/``}}`` escapes, clear errors."""
 
 import pytest
-
 from datasette_llm_example_enrichments._template import PromptTemplate, TemplateError
 
 

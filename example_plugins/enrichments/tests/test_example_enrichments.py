@@ -11,13 +11,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from datasette import hookimpl
-
-from datasette_llm import get_purposes
-from datasette_llm.testing import FakeModel, fake_models
 from datasette_llm_example_enrichments._compat import IS_DATASETTE_1
 from enrichments_testing import (
-    ARTICLES,
     FORM,
+    PLUGIN,
     HeldModel,
     columns_of,
     cookies_for,
@@ -32,6 +29,9 @@ from enrichments_testing import (
     wait_for,
     wait_until_ended,
 )
+
+from datasette_llm import get_purposes
+from datasette_llm.testing import FakeModel, fake_models
 
 SUMMARISER = {"default_model": "echo", "purposes": {"enrichments": {"model": "summariser"}}}
 
@@ -59,7 +59,11 @@ async def test_every_row_gets_its_answer_inside_one_group(make_datasette, db_pat
     (exit_call,) = hook_recorder.called("llm_group_exit")
     group = exit_call["group"]
     assert (group.purpose, group.actor, group.model_id, group.prompt_count, group.ok) == (
-        "enrichments", {"id": "root"}, "summariser", 8, True
+        "enrichments",
+        {"id": "root"},
+        "summariser",
+        8,
+        True,
     )
     hook_recorder.assert_called("llm_prompt_context", times=8, purpose="enrichments")
 
@@ -69,7 +73,10 @@ async def test_the_form_names_the_model_that_will_run(make_datasette):
         ds = await make_datasette(SUMMARISER)
         page = await ds.client.get(FORM, cookies=cookies_for(ds, "root"))
     assert page.status_code == 200
-    assert '<option value="summariser" selected>summariser (default for enrichments)</option>' in page.text
+    assert (
+        '<option value="summariser" selected>summariser (default for enrichments)</option>'
+        in page.text
+    )
     assert '<option value="echo">echo</option>' in page.text
     assert 'The model that will run: <strong id="model-that-runs">summariser</strong>' in page.text
     # The template starts from the table's text columns, the output column is not "id"
@@ -87,7 +94,11 @@ async def test_answers_are_written_as_they_complete_and_progress_is_reported(
         await until(lambda: model.waiting == 2, "two prompts held")
         job = await job_json(ds, job_id)
         assert (job["status"], job["total"], job["done"], job["failed"], job["remaining"]) == (
-            "running", 8, 3, 0, 5
+            "running",
+            8,
+            3,
+            0,
+            5,
         )
         assert job["percent"] == 37
         # Already in the table, while the job runs
@@ -113,7 +124,12 @@ async def test_a_failing_row_is_recorded_and_the_others_complete(make_datasette,
         ds = await make_datasette(SUMMARISER)
         job_id = job_id_of(await start_job(ds, model="summariser"))
         job = await wait_until_ended(ds, job_id)
-        assert (job["status"], job["done"], job["failed"], job["percent"]) == ("finished", 7, 1, 100)
+        assert (job["status"], job["done"], job["failed"], job["percent"]) == (
+            "finished",
+            7,
+            1,
+            100,
+        )
         assert job["errors"] == [
             {
                 "row": {"id": 5},
@@ -123,7 +139,9 @@ async def test_a_failing_row_is_recorded_and_the_others_complete(make_datasette,
         ]
         assert summaries(db_path) == {**expected([1, 2, 3, 4, 6, 7, 8]), 5: None}
         page = await ds.client.get(f"/-/llm-enrichments/{job_id}", cookies=cookies_for(ds, "root"))
-        assert '<a href="/news/articles/5">id=5</a></td><td>RuntimeError: the model broke' in page.text
+        assert (
+            '<a href="/news/articles/5">id=5</a></td><td>RuntimeError: the model broke' in page.text
+        )
         assert "Retry the 1 failed row" in page.text
 
         # Retrying prompts the failed row only
@@ -192,7 +210,9 @@ async def test_an_actor_without_write_permission_is_refused(make_datasette, db_p
     assert response.status_code == 403
     assert "needs the update-row permission" in response.text
     assert "summary" not in columns_of(db_path)
-    assert (await ds.client.get("/-/llm-enrichments", cookies=cookies_for(ds, "alice"))).status_code == 200
+    assert (
+        await ds.client.get("/-/llm-enrichments", cookies=cookies_for(ds, "alice"))
+    ).status_code == 200
 
 
 async def test_anonymous_post_cannot_alter_any_table(make_datasette, db_path):
@@ -212,8 +232,9 @@ async def test_update_row_without_alter_table_fills_existing_columns_only(make_d
     assert "summary" not in columns_of(db_path)
     # An existing column is fine
     job_id = job_id_of(
-        await start_job(ds, actor_id="alice", output_column="title", template="{body}!",
-                        skip_filled=None)
+        await start_job(
+            ds, actor_id="alice", output_column="title", template="{body}!", skip_filled=None
+        )
     )
     job = await wait_until_ended(ds, job_id, actor_id="alice")
     assert (job["status"], job["done"], job["actor_id"]) == ("finished", 8, "alice")
@@ -236,14 +257,19 @@ async def test_a_model_not_offered_is_refused(make_datasette, db_path):
         ds = await make_datasette({**SUMMARISER, "purposes": {"enrichments": {"models": ["echo"]}}})
         response = await start_job(ds, model="summariser")
     assert response.status_code == 403
-    assert "The model &#39;summariser&#39; is not available to you for enrichments; choose one of: echo" in response.text
+    message = "The model &#39;summariser&#39; is not available to you for enrichments"
+    assert f"{message}; choose one of: echo" in response.text
     assert "summary" not in columns_of(db_path)
 
 
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"template": "Summarise {nope}"}, "The prompt template names {nope}, which is not a column of articles; its columns are: id, title, body"),
+        (
+            {"template": "Summarise {nope}"},
+            "The prompt template names {nope}, which is not a column of articles; "
+            "its columns are: id, title, body",
+        ),
         ({"template": "No placeholder"}, "The prompt template names no column"),
         ({"template": "Broken {title"}, "Unmatched &#39;{&#39; at character 8"),
         ({"output_column": "  "}, "Name the output column"),
@@ -400,7 +426,9 @@ async def test_an_interrupted_job_resumes_without_redoing_done_rows(
         job = await job_json(second, job_id)
         assert (job["status"], job["done"], job["remaining"]) == ("interrupted", 3, 5)
         assert job["reason"] == "Datasette stopped while this job was running"
-        page = await second.client.get(f"/-/llm-enrichments/{job_id}", cookies=cookies_for(second, "root"))
+        page = await second.client.get(
+            f"/-/llm-enrichments/{job_id}", cookies=cookies_for(second, "root")
+        )
         assert "Interrupted: Datasette stopped while this job was running" in page.text
         table_page = await second.client.get("/news/articles", cookies=cookies_for(second, "root"))
         assert f"LLM enrichment {job_id}: interrupted, 37%" in table_page.text
@@ -430,7 +458,9 @@ async def test_job_pages_are_for_those_who_may_enrich_the_table(make_datasette):
     for path in (f"/-/llm-enrichments/{job_id}", f"/-/llm-enrichments/{job_id}.json"):
         assert (await ds.client.get(path, cookies=cookies_for(ds, "alice"))).status_code == 403
         assert (await ds.client.get(path)).status_code == 403
-    assert (await ds.client.get("/-/llm-enrichments/999", cookies=cookies_for(ds, "root"))).status_code == 404
+    assert (
+        await ds.client.get("/-/llm-enrichments/999", cookies=cookies_for(ds, "root"))
+    ).status_code == 404
     listing = await ds.client.get("/-/llm-enrichments", cookies=cookies_for(ds, "alice"))
     assert "No enrichment jobs you may see" in listing.text
     listing = await ds.client.get(
@@ -438,7 +468,9 @@ async def test_job_pages_are_for_those_who_may_enrich_the_table(make_datasette):
     )
     assert f'<a href="/-/llm-enrichments/{job_id}">{job_id}</a>' in listing.text
     # Actions are POST only, and refused to others
-    response = await ds.client.get(f"/-/llm-enrichments/{job_id}/cancel", cookies=cookies_for(ds, "root"))
+    response = await ds.client.get(
+        f"/-/llm-enrichments/{job_id}/cancel", cookies=cookies_for(ds, "root")
+    )
     assert response.status_code == 405
     response = await job_action(ds, job_id, "retry", actor_id="alice")
     assert response.status_code == 403
@@ -466,10 +498,20 @@ async def test_missing_database_and_table_are_404(make_datasette):
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"concurrency": 0}, "plugins.datasette-llm-example-enrichments.concurrency: expected a positive integer, got 0"),
+        (
+            {"concurrency": 0},
+            f"plugins.{PLUGIN}.concurrency: expected a positive integer, got 0",
+        ),
         ({"concurrency": True}, "concurrency: expected a positive integer, got True"),
-        ({"allow": True}, "plugins.datasette-llm-example-enrichments.allow: unknown key, expected one of: concurrency, max_consecutive_failures, database"),
-        ({"database": "jobs"}, "plugins.datasette-llm-example-enrichments.database: no database named 'jobs' is attached"),
+        (
+            {"allow": True},
+            f"plugins.{PLUGIN}.allow: unknown key, expected one of: "
+            "concurrency, max_consecutive_failures, database",
+        ),
+        (
+            {"database": "jobs"},
+            f"plugins.{PLUGIN}.database: no database named 'jobs' is attached",
+        ),
     ],
 )
 async def test_config_mistakes_stop_startup(make_datasette, config, message):
@@ -489,7 +531,8 @@ async def test_rowid_and_compound_key_tables(make_datasette, db_path):
     ds = await make_datasette()
     for table in ("notes", "pairs"):
         response = await post_form(
-            ds, f"/news/{table}/-/enrich-with-llm",
+            ds,
+            f"/news/{table}/-/enrich-with-llm",
             {"template": "Shout {body}", "output_column": "loud", "model": "echo", "rows": "all"},
         )
         job = await wait_until_ended(ds, job_id_of(response))

@@ -81,8 +81,15 @@ async def enrich_form_view(datasette, request):
         }
         try:
             job_id = await _start_job(
-                datasette, request.actor, db, table, columns, primary_keys, models,
-                filters, form,
+                datasette,
+                request.actor,
+                db,
+                table,
+                columns,
+                primary_keys,
+                models,
+                filters,
+                form,
             )
         except FormError as exc:
             error, status = str(exc), exc.status
@@ -104,9 +111,7 @@ async def enrich_form_view(datasette, request):
         "error": error,
     }
     context.update(await _row_counts(datasette, request.actor, database, table, filters))
-    html = await datasette.render_template(
-        "llm_enrichment_form.html", context, request=request
-    )
+    html = await datasette.render_template("llm_enrichment_form.html", context, request=request)
     return Response.html(html, status=status)
 
 
@@ -125,7 +130,9 @@ async def _start_job(
     if output in primary_keys or output.lower() == "rowid":
         raise FormError(f"{output} is a primary key of {table}: choose another output column")
     adding = output not in names
-    reason = await refusal(datasette, actor, db.name, table, adding_column=output if adding else None)
+    reason = await refusal(
+        datasette, actor, db.name, table, adding_column=output if adding else None
+    )
     if reason:
         raise FormError(reason, status=403)
     if not models:
@@ -148,9 +155,7 @@ async def _start_job(
         description = description or querystring
     if form["skip_filled"] and not adding:
         querystring = skip_filled_querystring(querystring, output)
-        description = " and ".join(
-            part for part in (description, f"{output} is empty") if part
-        )
+        description = " and ".join(part for part in (description, f"{output} is empty") if part)
 
     if adding:
         await add_text_column(db, table, output)
@@ -201,8 +206,12 @@ def _default_template(columns, primary_keys) -> str:
 async def _row_counts(datasette, actor, database, table, filters) -> dict:
     """How many rows the view's filters select (with their description) and how many
     the table has, for the rows choice; problems become a message."""
-    counts = {"filtered_count": None, "filter_description": "", "all_count": None,
-              "count_error": None}
+    counts = {
+        "filtered_count": None,
+        "filter_description": "",
+        "all_count": None,
+        "count_error": None,
+    }
     try:
         counts["all_count"], _ = await count_rows(datasette, database, table, "", actor)
         if filters:

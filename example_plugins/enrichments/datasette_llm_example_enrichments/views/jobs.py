@@ -71,15 +71,20 @@ async def job_action_view(datasette, request):
         message = (
             "Resumed the job: rows already done are skipped"
             if done
-            else f"Only a paused, interrupted or failed job can be resumed; this one is {job.status}"
+            else "Only a paused, interrupted or failed job can be resumed; "
+            f"this one is {job.status}"
         )
     else:  # retry
         done = job.failed > 0 and job.status not in ACTIVE + ("cancelled",)
         if done:
             count = await store.retry_failed(job.id)
             done = await _runner.begin(
-                datasette, store, job.id, request.actor,
-                RESUMABLE + ("finished",), f"{who} retried {count} failed row(s)",
+                datasette,
+                store,
+                job.id,
+                request.actor,
+                RESUMABLE + ("finished",),
+                f"{who} retried {count} failed row(s)",
             )
         message = "Retrying the failed rows" if done else "There are no failed rows to retry now"
     datasette.add_message(request, message, datasette.INFO if done else datasette.WARNING)
