@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import llm
-from datasette_llm_example_enrichments import _runner
 from datasette_test import Datasette
 
 from datasette_llm.testing import FakeModel, fake_models
@@ -91,7 +90,11 @@ async def run_job(rows: int, concurrency: int, workdir: Path) -> float:
     start = time.perf_counter()
     response = await ds.client.post(form_path, data=data, cookies=cookies)
     job_id = int(response.headers["location"].rsplit("/", 1)[1])
-    task = _runner.running_here(ds, job_id)
+    # Imported once Datasette has loaded its plugins: importing the plugin module first
+    # would have Datasette load it while it is still half-imported
+    from datasette_llm_example_enrichments._runner import running_here
+
+    task = running_here(ds, job_id)
     if task is not None:
         await task
     elapsed = time.perf_counter() - start

@@ -29,7 +29,6 @@ JOB_EVENTS = "llm_enrichment_job_events"
 
 ACTIVE = ("pending", "running")
 RESUMABLE = ("paused", "interrupted", "failed")
-CANCELLABLE = ACTIVE + RESUMABLE
 
 SCHEMA = f"""
 create table if not exists {JOBS} (
