@@ -34,7 +34,7 @@ from datasette_llm import LLM, KeyUnavailableError, ModelNotFoundError
 
 from ._config import Config
 from ._rows import collect_row_keys, read_rows, write_answers
-from ._store import ACTIVE, Job, JobStore
+from ._store import ACTIVE, RESUMABLE, Job, JobStore
 from ._template import PromptTemplate
 
 logger = logging.getLogger("datasette_llm_example_enrichments")
@@ -95,7 +95,7 @@ async def cancel(datasette, store: JobStore, job_id: int, actor: Optional[dict])
         job_id,
         "cancelled",
         message=f"Cancelled by {who}",
-        from_statuses=("pending", "running", "paused", "interrupted", "failed"),
+        from_statuses=ACTIVE + RESUMABLE,
     )
 
 

@@ -185,7 +185,14 @@ async def test_table_view_filters_are_honoured(make_datasette, db_path):
             await start_job(ds, model="summariser", template="Again {id}", skip_filled=None)
         )
         job = await wait_until_ended(ds, job_id)
-    assert (job["total"], job["rows"]) == (8, "every row")
+        assert (job["total"], job["rows"]) == (8, "every row")
+        # Nothing left to do: the job says so
+        job_id = job_id_of(await start_job(ds, model="summariser"))
+        job = await wait_until_ended(ds, job_id)
+        assert (job["status"], job["total"], job["percent"]) == ("finished", 0, 100)
+        page = await ds.client.get(f"/-/llm-enrichments/{job_id}", cookies=cookies_for(ds, "root"))
+        assert "Finished: 0 rows done." in page.text
+        assert "No row matched (summary is empty)." in page.text
     assert summaries(db_path) == {i: f"Again {i}" for i in range(1, 9)}
     assert len(model.prompts) == 3 + 5 + 8
 
