@@ -46,15 +46,20 @@ class GroupExitedError(RuntimeError):
 
 
 class KeyUnavailableError(RuntimeError):
-    """A secret that holds an API key is set but could not be read (for example the
+    """Secrets that hold API keys are set but could not be read (for example the
     database was locked), so no key is handed out rather than another one.
 
-    ``secret_name`` is the datasette-secrets secret; the key itself is never in the message.
+    ``secret_names`` are the datasette-secrets secrets; keys are never in the message.
     """
 
-    def __init__(self, secret_name, problem):
-        super().__init__(
-            f"The API key in datasette-secrets secret {secret_name!r} could not be read "
-            f"({problem}); refusing to fall back to another key"
+    def __init__(self, secret_names, problem):
+        names = tuple(secret_names)
+        which = (
+            f"secret {names[0]!r}" if len(names) == 1
+            else "secrets " + ", ".join(map(repr, names))
         )
-        self.secret_name = secret_name
+        super().__init__(
+            f"datasette-secrets {which} could not be read ({problem}); refusing to fall "
+            "back to another key"
+        )
+        self.secret_names = names

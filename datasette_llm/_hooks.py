@@ -14,7 +14,8 @@ users write:
   runs before any implementation, and they receive what datasette-llm makes of the
   hook (for ``llm_filter_models`` the composed list of models, for the others the list
   of the implementations' answers) and may replace it, or see the exception;
-- wrappers must be generators, as pluggy requires: their own code runs synchronously.
+- wrappers are generator functions, as pluggy requires: their own code runs
+  synchronously, around our (possibly async) loop.
 """
 
 from __future__ import annotations
@@ -95,14 +96,8 @@ class Implementations:
         running = []
         try:
             for impl in self.wrappers:
+                # pluggy registers only generator functions as wrappers
                 generator = call(impl, arguments)
-                if not inspect.isgenerator(generator):
-                    raise HookResultError(
-                        self.hook_name, impl.plugin_name,
-                        "is a wrapper (hookimpl wrapper=True or hookwrapper=True) but is not a "
-                        "generator function: write it as a plain def with one yield "
-                        "(async def wrappers are not supported, as in pluggy)",
-                    )
                 next(generator)
                 running.append((impl, generator))
         except BaseException as error:

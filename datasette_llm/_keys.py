@@ -16,6 +16,7 @@ operator configured.
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Iterable, NamedTuple, Optional
 
 import llm
@@ -23,7 +24,9 @@ import llm
 from . import _datasette_secrets_internals as stored
 from ._errors import KeyUnavailableError
 
-READ_ATTEMPTS = 6  # a locked table is read again after 5, 10, 20, 40 and 80 ms
+# A locked table is read again after about 5, 10, 20 ... 320 ms (1.3 s in all), each
+# pause varied by up to half so that requests locked together do not retry together
+READ_ATTEMPTS = 8
 
 
 def provider_secret_name(needs_key: str) -> str:
@@ -84,7 +87,7 @@ class KeyResolver:
         names = list(names)
         datasette_secrets = _secrets_module()
         self._snapshot = await _read_retrying(
-            ", ".join(names),
+            names,
             lambda: stored.Snapshot.read(datasette_secrets, self._datasette, names),
         )
 
@@ -131,16 +134,16 @@ class KeyResolver:
                 raise _ReadFailed("datasette-secrets answered None for a stored value")
             return value
 
-        return await _read_retrying(name, read)
+        return await _read_retrying([name], read)
 
 
 class _ReadFailed(Exception):
     """A stored secret was not read (get_secret() hides why)."""
 
 
-async def _read_retrying(what: str, read):
+async def _read_retrying(names: list, read):
     """``await read()``, tried again while the database is locked; then
-    ``KeyUnavailableError`` for ``what`` (secret names, never values)."""
+    ``KeyUnavailableError`` naming the secrets (never their values)."""
     from datasette.utils import sqlite3
 
     for attempt in range(READ_ATTEMPTS):
@@ -149,5 +152,5 @@ async def _read_retrying(what: str, read):
         except (sqlite3.OperationalError, _ReadFailed) as error:
             problem = str(error)
         if attempt + 1 < READ_ATTEMPTS:
-            await asyncio.sleep(0.005 * 2**attempt)
-    raise KeyUnavailableError(what, problem)
+            await asyncio.sleep(0.005 * 2**attempt * random.uniform(0.5, 1.5))
+    raise KeyUnavailableError(names, problem)

@@ -287,9 +287,12 @@ class _HookedTarget:
         return chain_response
 
     def __copy__(self):
-        raise TypeError(f"{type(self).__name__} cannot be copied")
+        raise TypeError(
+            f"{type(self).__name__} cannot be copied: start another with model.conversation()"
+        )
 
-    __deepcopy__ = __copy__
+    def __deepcopy__(self, memo):
+        self.__copy__()
 
     def __reduce_ex__(self, protocol):
         raise TypeError(

@@ -152,18 +152,21 @@ class Selection:
             "models": list(models),
         }
 
+        composed: list = []  # what the plain implementations kept, before any wrapper
+
         async def compose() -> list:
             kept = models
             for impl in implementations.plain:
                 returned = await resolve(call(impl, {**arguments, "models": list(kept)}))
                 if returned is not None:
                     kept = _narrowed(kept, returned, impl.plugin_name, removed_by)
+            composed[:] = kept
             return kept
 
         kept = await implementations.run_async(arguments, compose)
-        if implementations.wrappers:  # a wrapper may have replaced the answer
+        if implementations.wrappers:  # a wrapper may narrow the answer, never widen it
             wrappers = ", ".join(i.plugin_name for i in implementations.wrappers)
-            kept = _narrowed(models, kept, wrappers, removed_by)
+            kept = _narrowed(composed, kept, wrappers, removed_by)
         return HookVerdict(kept, removed_by)
 
     # Handing out one model

@@ -180,3 +180,180 @@ async def test_group_tracks_chain_responses(datasette_llm_config, register_plugi
     group = plugin.exits[0]
     assert group.prompt_count == 1 and group.response_count == 2
     assert plugin.results[0].group is group and plugin.results[0].is_chain
+
+
+# llm_group_exit exactly once, however the block ends
+
+
+class ExitCounter:
+    def __init__(self, log=None):
+        self.log = log if log is not None else []
+
+    @hookimpl
+    def llm_group_exit(self, group):
+        async def settle():
+            self.log.append(("group_exit", type(group.error).__name__ if group.error else None))
+
+        return settle()
+
+
+class SlowModel(FakeModel):
+    """Streams its chunks with a pause between them."""
+
+    def __init__(self, model_id, chunks, pause=0.01, fail_after=None):
+        super().__init__(model_id, chunks=[chunks])
+        self.pause = pause
+        self.fail_after = fail_after
+
+    async def execute(self, prompt, stream, response, conversation, key):
+        self._answer(prompt, key)
+        for index, chunk in enumerate(self.chunks[0]):
+            if self.fail_after is not None and index == self.fail_after:
+                raise RuntimeError("the provider dropped the connection")
+            yield chunk
+            await asyncio.sleep(self.pause)
+
+
+async def test_group_exit_runs_once_when_cancelled_while_the_group_exits(
+    datasette_llm_config, register_plugin
+):
+    """A request timeout arriving while ``async with`` completes unfinished responses."""
+    counter = register_plugin(ExitCounter())
+    with fake_models(SlowModel("slow", ["a"] * 200)):
+        ds = await datasette_llm_config({})
+        exiting = asyncio.Event()
+
+        async def work():
+            async with LLM(ds).group("slow") as model:
+                await model.prompt("x")  # not iterated: completed on exit
+                exiting.set()
+
+        task = asyncio.create_task(work())
+        await exiting.wait()
+        await asyncio.sleep(0.05)  # the exit is now completing the response
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert counter.log == [("group_exit", "CancelledError")]
+
+
+@pytest.mark.parametrize("ending", ["normal", "raises", "cancelled in block"])
+async def test_group_exit_runs_exactly_once_for_every_ending(
+    datasette_llm_config, register_plugin, ending
+):
+    counter = register_plugin(ExitCounter())
+    with fake_models(SlowModel("slow", ["a"] * 5, pause=0)):
+        ds = await datasette_llm_config({})
+
+        async def work():
+            async with LLM(ds).group("slow") as model:
+                await (await model.prompt("x")).text()
+                if ending == "raises":
+                    raise ValueError("block failed")
+                if ending == "cancelled in block":
+                    asyncio.current_task().cancel()
+                    await asyncio.sleep(1)
+
+        task = asyncio.create_task(work())
+        if ending == "normal":
+            await task
+        else:
+            with pytest.raises((ValueError, asyncio.CancelledError)):
+                await task
+    expected = {"normal": None, "raises": "ValueError", "cancelled in block": "CancelledError"}
+    assert counter.log == [("group_exit", expected[ending])]
+
+
+async def test_a_groups_model_refuses_prompts_after_the_block(datasette_llm_config, fake):
+    from datasette_llm import GroupExitedError
+
+    ds = await datasette_llm_config({})
+    async with LLM(ds).group("fake") as model:
+        conversation = model.conversation()
+        chain = model.chain("started inside, iterated after")
+        await (await model.prompt("inside")).text()
+    usage = (model.group.usage.input, model.group.usage.output)
+    with pytest.raises(GroupExitedError, match="belongs to a group\\(\\) block that has exited"):
+        await model.prompt("after")
+    with pytest.raises(GroupExitedError):
+        await conversation.prompt("after")
+    with pytest.raises(GroupExitedError):
+        model.chain("after")
+    with pytest.raises(GroupExitedError):
+        model.conversation()
+    with pytest.raises(GroupExitedError):
+        await chain.text()
+    assert fake.prompt_texts == ["inside"]
+    assert (model.group.usage.input, model.group.usage.output) == usage
+
+
+async def test_a_chain_failing_mid_stream_exits_its_wrappers_first_with_the_real_error(
+    datasette_llm_config, register_plugin
+):
+    log = []
+    counter = ExitCounter(log)
+
+    class Wrapper:
+        @hookimpl
+        def llm_prompt_context(self):
+            @asynccontextmanager
+            async def wrapper(result):
+                try:
+                    yield
+                except BaseException as error:
+                    log.append(("wrapper_exit", type(error).__name__, str(error)))
+                    raise
+                log.append(("wrapper_exit", None, None))
+
+            return wrapper
+
+    register_plugin(counter)
+    register_plugin(Wrapper())
+    with fake_models(SlowModel("flaky", ["one ", "two ", "three"], pause=0, fail_after=2)):
+        ds = await datasette_llm_config({})
+        for consume in ("iterate", "text"):
+            log.clear()
+            with pytest.raises(RuntimeError, match="dropped the connection"):
+                async with LLM(ds).group("flaky") as model:
+                    chain = model.chain("go")
+                    if consume == "iterate":
+                        async for _ in chain:
+                            pass
+                    else:
+                        await chain.text()
+            assert log == [
+                ("wrapper_exit", "RuntimeError", "the provider dropped the connection"),
+                ("group_exit", "RuntimeError"),
+            ], consume
+
+
+async def test_a_chain_left_unfinished_is_closed_before_the_group_exits(
+    datasette_llm_config, register_plugin
+):
+    """Iterating ``responses()`` by hand and leaving it half-way: the wrappers still
+    exit before ``llm_group_exit``."""
+    log = []
+    counter = ExitCounter(log)
+
+    class Wrapper:
+        @hookimpl
+        def llm_prompt_context(self):
+            @asynccontextmanager
+            async def wrapper(result):
+                try:
+                    yield
+                except BaseException as error:
+                    log.append(("wrapper_exit", type(error).__name__))
+                    raise
+                log.append(("wrapper_exit", None))
+
+            return wrapper
+
+    register_plugin(counter)
+    register_plugin(Wrapper())
+    with fake_models(SlowModel("slow", ["a", "b"], pause=0)):
+        ds = await datasette_llm_config({})
+        async with LLM(ds).group("slow") as model:
+            responses = model.chain("go").responses()
+            await responses.__anext__()  # the first response, then left alone
+    assert log == [("wrapper_exit", "GroupExitedError"), ("group_exit", None)]

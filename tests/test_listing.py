@@ -278,3 +278,70 @@ async def test_filter_hook_returning_garbage_is_a_clear_error(
         await LLM(ds).models()
     assert "llm_filter_models" in str(info.value)
     assert "'m-a'" in str(info.value)
+
+
+async def test_new_style_wrapper_sees_and_may_narrow_the_composed_list(
+    datasette_llm_config, four_models, register_plugin
+):
+    from datasette_llm import ModelNotAllowedError
+
+    seen = []
+    register_plugin(SyncFilter(keep={"m-a", "m-b", "m-c"}))
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def llm_filter_models(self, models, actor):
+            seen.append(("offered", [m.model_id for m in models if m.model_id in IDS]))
+            kept = yield
+            seen.append(("kept", [m.model_id for m in kept]))
+            # a wrapper may narrow further (or try to add: ignored)
+            return [m for m in kept if m.model_id != "m-c"] + [four_models[3]]
+
+    register_plugin(Wrapper())
+    ds = await datasette_llm_config({"models": IDS})
+    assert await listed(ds) == ["m-a", "m-b"]
+    assert seen == [("offered", IDS), ("kept", ["m-a", "m-b", "m-c"])]
+    with pytest.raises(ModelNotAllowedError) as info:
+        await LLM(ds).model("m-c")
+    assert info.value.rule.startswith("hook:test-plugin-1")
+
+
+async def test_old_style_hookwrapper_may_force_a_result(
+    datasette_llm_config, four_models, register_plugin
+):
+    class OldStyle:
+        @hookimpl(hookwrapper=True)
+        def llm_filter_models(self, models):
+            outcome = yield
+            outcome.force_result([m for m in outcome.get_result() if m.model_id == "m-d"])
+
+    register_plugin(OldStyle())
+    ds = await datasette_llm_config({"models": IDS})
+    assert await listed(ds) == ["m-d"]
+
+
+async def test_a_wrapper_sees_a_filter_hooks_exception(
+    datasette_llm_config, four_models, register_plugin
+):
+    seen = []
+
+    class Failing:
+        @hookimpl
+        def llm_filter_models(self, models):
+            raise LookupError("user table missing")
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def llm_filter_models(self):
+            try:
+                return (yield)
+            except LookupError as error:
+                seen.append(str(error))
+                raise
+
+    register_plugin(Failing())
+    register_plugin(Wrapper())
+    ds = await datasette_llm_config({})
+    with pytest.raises(LookupError, match="user table missing"):
+        await LLM(ds).models()
+    assert seen == ["user table missing"]

@@ -84,3 +84,60 @@ async def test_purposes_hook_returning_garbage(datasette_llm_config, register_pl
 def test_purpose_needs_a_name():
     with pytest.raises(ValueError):
         Purpose("")
+
+
+async def test_get_purposes_names_the_plugin_that_registered_each(
+    datasette_llm_config, register_plugin
+):
+    from datasette.plugins import pm
+
+    class Registers:
+        @hookimpl
+        def register_llm_purposes(self):
+            return [Purpose("summaries", "Summarises rows")]
+
+    name = pm.get_name(register_plugin(Registers()))
+    ds = await datasette_llm_config({})
+    (summaries,) = [p for p in get_purposes(ds) if p.name == "summaries"]
+    assert summaries.plugin == name
+    assert summaries == Purpose("summaries", "Summarises rows")  # plugin is not compared
+
+
+async def test_an_async_register_llm_purposes_is_a_clear_error(
+    datasette_llm_config, register_plugin, caplog
+):
+    class AsyncPurposes:
+        @hookimpl
+        async def register_llm_purposes(self):
+            return [Purpose("late")]
+
+    register_plugin(AsyncPurposes())
+    with caplog.at_level("WARNING", logger="datasette_llm"):
+        ds = await datasette_llm_config({})  # startup only warns
+    assert "register_llm_purposes is called synchronously" in caplog.text
+    with pytest.raises(HookResultError, match="write it as a plain def returning a list"):
+        get_purposes(ds)
+
+
+async def test_a_wrapper_of_register_llm_purposes_sees_every_answer(
+    datasette_llm_config, register_plugin
+):
+    seen = []
+
+    class Registers:
+        @hookimpl
+        def register_llm_purposes(self):
+            return [Purpose("summaries")]
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def register_llm_purposes(self):
+            answers = yield
+            seen.append([[p.name for p in answer] for answer in answers])
+            return answers
+
+    register_plugin(Registers())
+    register_plugin(Wrapper())
+    ds = await datasette_llm_config({})
+    assert "summaries" in {p.name for p in get_purposes(ds)}
+    assert ["summaries"] in seen[-1]

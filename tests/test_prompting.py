@@ -392,3 +392,106 @@ async def test_conversation_chain_goes_through_hooks(
     conversation = model.conversation(tools=[lookup])
     await conversation.chain("q").text()
     assert ctx.results[0].is_chain and len(ctx.results[0].responses) == 2
+
+
+# Wrappers see exceptions but cannot swallow them
+
+
+class Swallower:
+    """An audit wrapper written carelessly: it logs any exception and carries on."""
+
+    def __init__(self):
+        self.logged = []
+
+    @hookimpl(tryfirst=True)  # outermost
+    def llm_prompt_context(self):
+        @asynccontextmanager
+        async def wrapper(result):
+            try:
+                yield
+            except Exception as error:
+                self.logged.append(repr(error))
+
+        return wrapper
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+async def test_an_outer_wrapper_cannot_swallow_a_denial(datasette_llm_config, fake, register_plugin):
+    swallower = register_plugin(Swallower())
+    register_plugin(ContextRecorder("budget", fail_on_enter=BudgetExceeded("over budget")))
+    ds = await datasette_llm_config({})
+    model = await LLM(ds).model("fake")
+    with pytest.raises(BudgetExceeded, match="over budget"):
+        await model.prompt("hi")
+    assert swallower.logged == ["BudgetExceeded('over budget')"]
+    assert fake.prompts == []  # nothing was sent
+
+
+async def test_an_outer_wrapper_cannot_swallow_a_failing_chain(
+    datasette_llm_config, tool_model, register_plugin
+):
+    register_plugin(Swallower())
+    tool_model.error = RuntimeError("provider down")
+    ds = await datasette_llm_config({})
+    model = await LLM(ds).model("tooly")
+    with pytest.raises(RuntimeError, match="provider down"):
+        await model.chain("q", tools=[lookup]).text()
+    tool_model.error = None
+    await model.chain("q", tools=[lookup]).text()  # the fixture's script is used up
+
+
+async def test_a_failing_on_response_done_callback_is_logged_and_the_text_delivered(
+    datasette_llm_config, fake, register_plugin, caplog
+):
+    class Accounting:
+        @hookimpl
+        def llm_prompt_context(self):
+            @asynccontextmanager
+            async def wrapper(result):
+                yield
+
+                async def record(response):
+                    raise ConnectionError("accounting backend is down")
+
+                await result.on_response_done(record)
+
+            return wrapper
+
+    from datasette.plugins import pm
+
+    plugin_name = pm.get_name(register_plugin(Accounting()))
+    ds = await datasette_llm_config({})
+    model = await LLM(ds).model("fake")
+    with caplog.at_level("ERROR", logger="datasette_llm"):
+        assert await (await model.prompt("hi")).text() == "one two three"
+        chunks = [chunk async for chunk in await model.prompt("again")]
+    assert "".join(chunks) == "one two three"
+    failures = [r for r in caplog.records if "on_response_done callback" in r.getMessage()]
+    assert len(failures) == 2
+    assert f"of {plugin_name} failed" in failures[0].getMessage()
+    assert "accounting backend is down" in caplog.text
+
+
+# Hooks called the way pluggy users expect
+
+
+async def test_new_style_wrapper_around_the_prompt_hook(datasette_llm_config, fake, register_plugin):
+    seen = []
+    recorder = register_plugin(ContextRecorder("inner"))
+
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def llm_prompt_context(self, model_id):
+            seen.append(("before", model_id))
+            factories = yield
+            seen.append(("after", len(factories)))
+            return factories
+
+    register_plugin(Wrapping())
+    ds = await datasette_llm_config({})
+    await (await (await LLM(ds).model("fake")).prompt("hi")).text()
+    assert seen == [("before", "fake"), ("after", 1)]
+    assert recorder.log == ["inner:enter", "inner:exit"]

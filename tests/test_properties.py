@@ -62,6 +62,27 @@ class ActorFilter:
         return [m for m in models if (actor_id, m.model_id) not in self.denied]
 
 
+class WholeListFilter:
+    """Decides on the list as a whole, per actor: the first model, the last, every other
+    one, nothing when more than two are offered, or no say."""
+
+    RULES = {
+        "first": lambda models: models[:1],
+        "last": lambda models: models[-1:],
+        "every other": lambda models: models[::2],
+        "at most two": lambda models: models if len(models) <= 2 else [],
+        "no say": lambda models: None,
+    }
+
+    def __init__(self, rules):
+        self.rules = rules  # actor ID -> a key of RULES
+
+    @hookimpl
+    def llm_filter_models(self, models, actor):
+        rule = self.rules.get(actor["id"] if actor else None, "no say")
+        return self.RULES[rule](models)
+
+
 class PreferenceHook:
     def __init__(self, preferences):
         self.preferences = preferences
@@ -80,20 +101,20 @@ actor_ids = st.sampled_from([None, "anon-ish", "alice", "bob"])
     secrets=secret_values,
     denied=st.sets(st.tuples(actor_ids, st.sampled_from(MODEL_IDS)), max_size=6),
     preferences=st.dictionaries(actor_ids, model_ids, max_size=3),
+    whole_list_rules=st.dictionaries(actor_ids, st.sampled_from(sorted(WholeListFilter.RULES))),
 )
-def test_model_never_hands_out_what_models_would_not_list(config, secrets, denied, preferences):
-    try:
-        parse_config(config)
-    except ConfigError:
-        return  # inconsistent keys for one model within a purpose: rejected, fine
-    asyncio.run(_check_enforcement(config, secrets, denied, preferences))
+def test_model_never_hands_out_what_models_would_not_list(
+    config, secrets, denied, preferences, whole_list_rules
+):
+    parse_config(config)  # every generated config is valid
+    asyncio.run(_check_enforcement(config, secrets, denied, preferences, whole_list_rules))
 
 
-async def _check_enforcement(config, secrets, denied, preferences):
+async def _check_enforcement(config, secrets, denied, preferences, whole_list_rules):
     from datasette_test import Datasette
 
     fakes = [FakeModel(i, needs_key=KEYED.get(i)) for i in MODEL_IDS]
-    plugins = [ActorFilter(denied), PreferenceHook(preferences)]
+    plugins = [ActorFilter(denied), WholeListFilter(whole_list_rules), PreferenceHook(preferences)]
     names = [f"property-plugin-{n}" for n in range(len(plugins))]
     for plugin, name in zip(plugins, names):
         plugin.__name__ = name  # Datasette 0.65's plugin listing reads __name__

@@ -116,3 +116,104 @@ async def test_500_concurrent_prompts_over_50_actors_keep_their_own_keys_and_con
     for actor_id, prompt, text in contexts:
         assert prompt.startswith(actor_id + " ")
     assert {actor for actor, _ in results} == {f"actor{i}" for i in range(50)}
+
+
+# Nothing we hand out can be pointed at another model, or carry its key elsewhere
+
+
+@pytest.fixture
+def keyed_pair():
+    """Two models of two providers, each with its own key."""
+    with fake_models(
+        FakeModel("allowed", needs_key="alpha"), FakeModel("blocked", needs_key="beta")
+    ) as models, fake_secrets({"ALPHA_API_KEY": "sk-alpha", "BETA_API_KEY": "sk-beta"}):
+        yield models
+
+
+async def test_a_wrapped_conversation_cannot_be_pointed_at_another_model(
+    datasette_llm_config, keyed_pair
+):
+    import llm
+
+    allowed, blocked = keyed_pair
+    ds = await datasette_llm_config({"blocked_models": ["blocked"]})
+    conversation = (await LLM(ds).model("allowed")).conversation()
+    other = llm.get_async_model("blocked").conversation()
+    # The attribute cannot be assigned ...
+    with pytest.raises(AttributeError):
+        conversation.conversation = other
+    # ... nor can llm's conversation be given another model behind our back
+    conversation.conversation.model = llm.get_async_model("blocked")
+    with pytest.raises(RuntimeError, match="a key is only ever given to the model"):
+        await conversation.prompt("hi")
+    with pytest.raises(RuntimeError, match="a key is only ever given to the model"):
+        conversation.chain("hi")
+    # ... nor can a WrappedConversation be built around a foreign conversation
+    from datasette_llm import WrappedConversation
+
+    with pytest.raises(TypeError, match="use wrapped_model.conversation()"):
+        WrappedConversation(await LLM(ds).model("allowed"), other)
+    assert blocked.prompts == [] and allowed.prompts == []
+
+
+async def test_a_wrapped_model_cannot_be_re_targeted(datasette_llm_config, keyed_pair):
+    import llm
+
+    ds = await datasette_llm_config({})
+    wrapped = await LLM(ds).model("allowed")
+    for attribute in ("model", "model_id", "purpose", "actor", "group"):
+        with pytest.raises(AttributeError):
+            setattr(wrapped, attribute, llm.get_async_model("blocked"))
+    with pytest.raises(AttributeError):
+        wrapped.some_new_attribute = 1
+
+
+async def test_copies_of_a_wrapped_model_are_the_same_model_and_pickles_are_refused(
+    datasette_llm_config, keyed_pair
+):
+    import copy
+    import pickle
+
+    allowed, _ = keyed_pair
+    ds = await datasette_llm_config({})
+    wrapped = await LLM(ds).model("allowed")
+    assert copy.copy(wrapped) is wrapped
+    assert copy.deepcopy({"model": wrapped})["model"] is wrapped
+    await (await copy.deepcopy(wrapped).prompt("hi")).text()
+    assert allowed.keys == ["sk-alpha"]
+    with pytest.raises(TypeError, match="cannot be pickled: it holds an API key"):
+        pickle.dumps(wrapped)
+    conversation = wrapped.conversation()
+    for copier in (copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="WrappedConversation cannot be copied"):
+            copier(conversation)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(conversation)
+    # Private names are not delegated to llm's model (no recursion on half-built copies)
+    with pytest.raises(AttributeError):
+        wrapped._not_there
+
+
+@pytest.mark.parametrize("as_", ["id", "llm model", "wrapped"])
+async def test_key_helpers_accept_a_model_id_and_agree(datasette_llm_config, keyed_pair, as_):
+    import llm
+
+    ds = await datasette_llm_config({})
+    llm_ = LLM(ds)
+    model = {
+        "id": "allowed",
+        "llm model": llm.get_async_model("allowed"),
+        "wrapped": await llm_.model("allowed"),
+    }[as_]
+    assert await llm_.get_key_for_model(model) == "sk-alpha"
+    assert await llm_.model_has_key(model) is True
+
+
+async def test_key_helpers_refuse_what_is_not_a_model(datasette_llm_config, keyed_pair):
+    from datasette_llm import ModelNotFoundError
+
+    llm_ = LLM(await datasette_llm_config({}))
+    with pytest.raises(ModelNotFoundError, match="Unknown model 'alowed'; did you mean 'allowed'"):
+        await llm_.model_has_key("alowed")
+    with pytest.raises(TypeError, match="expected a model ID, an llm model or a wrapped model"):
+        await llm_.get_key_for_model(42)
