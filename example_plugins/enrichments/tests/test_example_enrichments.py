@@ -527,26 +527,33 @@ async def test_config_mistakes_stop_startup(make_datasette, config, message):
     assert message in str(error.value)
 
 
-async def test_rowid_and_compound_key_tables(make_datasette, db_path):
+async def test_rowid_compound_key_and_oddly_named_tables(make_datasette, db_path):
     conn = sqlite3.connect(db_path)
     conn.execute("create table notes (body text)")
     conn.executemany("insert into notes values (?)", [("first",), ("second",)])
     conn.execute("create table pairs (a text, b integer, body text, primary key (a, b))")
     conn.executemany("insert into pairs values (?, ?, ?)", [("x", 1, "one"), ("x", 2, "two")])
+    conn.execute('create table "odd/table name" ("the id" integer primary key, "the body" text)')
+    conn.executemany('insert into "odd/table name" values (?, ?)', [(1, "uno"), (2, "dos")])
     conn.commit()
     conn.close()
     ds = await make_datasette()
-    for table in ("notes", "pairs"):
-        response = await post_form(
-            ds,
-            f"/news/{table}/-/enrich-with-llm",
-            {"template": "Shout {body}", "output_column": "loud", "model": "echo", "rows": "all"},
-        )
-        job = await wait_until_ended(ds, job_id_of(response))
-        assert (job["status"], job["done"]) == ("finished", 2)
+    for table, template in (
+        ("notes", "Shout {body}"),
+        ("pairs", "Shout {body}"),
+        ("odd/table name", "Shout {the body}"),
+    ):
+        path = ds.urls.table("news", table) + "/-/enrich-with-llm"
+        fields = {"template": template, "output_column": "loud out", "model": "echo", "rows": "all"}
+        job = await wait_until_ended(ds, job_id_of(await post_form(ds, path, fields)))
+        assert (job["status"], job["done"], job["table"]) == ("finished", 2, table)
     conn = sqlite3.connect(db_path)
-    notes = conn.execute("select body, loud from notes order by rowid").fetchall()
-    pairs = conn.execute("select body, loud from pairs order by a, b").fetchall()
+    written = [
+        *conn.execute('select body, "loud out" from notes order by rowid'),
+        *conn.execute('select body, "loud out" from pairs order by a, b'),
+        *conn.execute('select "the body", "loud out" from "odd/table name" order by 1'),
+    ]
     conn.close()
-    for body, loud in notes + pairs:
+    assert len(written) == 6
+    for body, loud in written:
         assert f'"prompt": "Shout {body}"' in loud
