@@ -94,16 +94,24 @@ class Selection:
         """The models that need no key or have one, with one key look-up per distinct
         set of sources (a listing of 300 models from 30 providers resolves 30 keys)."""
         await self.keys.read_for_listing(self._secret_names_for_listing(models))
-        has_key: dict = {}  # KeySources -> whether a key was found
+        keyed_ids = self.policy.keyed_model_ids()
+        has_key: dict = {}  # (needs_key, env var, configured names) -> a key was found
         kept = []
         for model in models:
-            sources = self.key_sources(model)
-            if sources is not None:
+            needs_key = model.needs_key
+            if needs_key:
+                names = (
+                    self.policy.secret_names(model.model_id, self.purpose)
+                    if model.model_id in keyed_ids
+                    else ()
+                )
+                sources = (needs_key, model.key_env_var, names)
                 found = has_key.get(sources)
                 if found is None:
-                    found = has_key[sources] = bool(
-                        await self.keys.key_for(sources, listing=True)
-                    )
+                    # every model of a listing is in this call's snapshot: registered
+                    found = has_key[sources] = bool(await self.keys.key_for(
+                        KeySources(names, needs_key, model.key_env_var, True), listing=True
+                    ))
                 if not found:
                     continue
             kept.append(model)
