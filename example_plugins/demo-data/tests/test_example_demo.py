@@ -7,6 +7,8 @@ import json
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 from conftest import DEMO_CONFIG, cookies_for, post_form
@@ -14,6 +16,7 @@ from datasette.version import __version__ as datasette_version
 
 from datasette_llm import LLM, ModelNotAllowedError
 from datasette_llm.testing import FakeModel, fake_models
+from datasette_llm_example_demo_data import GUIDE
 
 DATASETTE_1 = datasette_version.startswith("1.")
 ANONYMOUS = None
@@ -232,3 +235,21 @@ def test_the_demo_command_starts():
         "datasette-llm-example-model-filter",
         "datasette-llm-example-default-model",
     } <= names
+
+
+@pytest.mark.skipif(not DATASETTE_1, reason="datasette -c takes a datasette.yaml from 1.0")
+def test_the_demo_prints_what_to_try_after_the_login_url(datasette_server):
+    server = datasette_server("-c", DEMO_CONFIG, "--root")
+    deadline = time.monotonic() + 20
+    while "what to try" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log()
+    login = log.index("/-/auth-token?token=")
+    guide = log.index(GUIDE.strip().splitlines()[0])
+    assert login < guide
+    for path in ("/-/sql-assistant", "/-/demo-personas", "/-/llm-preference", "/-/secrets", "/-/llm"):
+        assert path in log[guide:]
+    # Printed once the server is up: everything it names answers
+    for path in ("/-/sql-assistant", "/-/demo-personas", "/demo/articles"):
+        with urllib.request.urlopen(server.url + path) as response:
+            assert response.status == 200

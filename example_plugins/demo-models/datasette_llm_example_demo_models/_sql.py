@@ -250,7 +250,7 @@ def _build(question: str, table: Table) -> Query:
     if order:
         descending = not _ASCENDING.search(question)
         sql += f" order by {quote(order)}" + (" desc" if descending else "")
-        said += f", {'highest' if descending else 'lowest'} {order} first"
+        said += f", ordered by {order}, {'highest' if descending else 'lowest'} first"
     if limit is not None:
         sql += f" limit {limit}"
         said = said.replace("the rows", f"the first {limit} rows", 1)

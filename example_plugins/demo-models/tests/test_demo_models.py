@@ -93,7 +93,7 @@ def test_writes_sql_for_the_table_the_question_names(schema_db, question, sql):
 
 def test_says_what_the_query_does():
     assert write_query("top 3 articles by score", SCHEMA).explanation == (
-        "This lists the first 3 rows of articles, highest score first."
+        "This lists the first 3 rows of articles, ordered by score, highest first."
     )
     assert write_query("how many articles where score = 5", SCHEMA).explanation == (
         "This counts the rows of articles where score is 5."
