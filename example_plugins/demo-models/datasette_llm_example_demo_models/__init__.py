@@ -13,15 +13,16 @@ import llm
 from ._models import (
     DEFAULT_DELAY,
     DELAY_VARIABLE,
-    AsyncDemoKeyed,
-    AsyncDemoSql,
-    AsyncDemoSummarise,
-    DemoKeyed,
-    DemoSql,
-    DemoSummarise,
+    AsyncDemoModel,
+    AsyncKeyedDemoModel,
+    DemoModel,
+    KeyedDemoModel,
     chunk_delay,
     chunks_of,
     estimate_tokens,
+    keyed_answer,
+    sql_answer,
+    summary_answer,
 )
 from ._sql import write_query
 from ._summary import first_sentence
@@ -42,6 +43,12 @@ __all__ = [
 
 @llm.hookimpl
 def register_models(register):
-    register(DemoSql(), AsyncDemoSql())
-    register(DemoSummarise(), AsyncDemoSummarise())
-    register(DemoKeyed(), AsyncDemoKeyed())
+    register(DemoModel("demo-sql", sql_answer), AsyncDemoModel("demo-sql", sql_answer))
+    register(
+        DemoModel("demo-summarise", summary_answer),
+        AsyncDemoModel("demo-summarise", summary_answer),
+    )
+    register(
+        KeyedDemoModel("demo-keyed", keyed_answer),
+        AsyncKeyedDemoModel("demo-keyed", keyed_answer),
+    )

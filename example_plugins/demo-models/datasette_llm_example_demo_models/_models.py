@@ -86,14 +86,17 @@ class _Demo:
 
     can_stream = True
     Options = DemoOptions
-    answer = None  # a function of the llm Prompt, returning the whole answer
+
+    def __init__(self, model_id: str, answer):
+        self.model_id = model_id
+        self.answer = answer  # a function of the llm Prompt, returning the whole answer
 
     def __str__(self):
         return f"Demo model: {self.model_id}"
 
     def _plan(self, prompt, stream: bool) -> tuple:
         """(chunks, pause between them) for this prompt."""
-        text = type(self).answer(prompt)
+        text = self.answer(prompt)
         delay = chunk_delay(prompt.options.chunk_delay) if stream else 0
         return chunks_of(text), delay
 
@@ -126,6 +129,10 @@ class _AsyncDemo(_Demo):
         self._set_usage(prompt, response, chunks)
 
 
+# One class per variant llm needs (sync or async, keyless or keyed); each model is an
+# instance with its ID and answer function (see register_models in __init__.py).
+
+
 class DemoModel(_SyncDemo, llm.Model):
     def execute(self, prompt, stream, response, conversation=None):
         yield from self._stream(prompt, stream, response)
@@ -138,8 +145,8 @@ class AsyncDemoModel(_AsyncDemo, llm.AsyncModel):
 
 
 class KeyedDemoModel(_SyncDemo, llm.KeyModel):
-    needs_key = "demo"
-    key_env_var = "DEMO_API_KEY"
+    needs_key = "demo"  # datasette-llm's secret: DEMO_API_KEY
+    key_env_var = "DEMO_API_KEY"  # llm's own fallback
 
     def execute(self, prompt, stream, response, conversation=None, key=None):
         yield from self._stream(prompt, stream, response)
@@ -152,33 +159,3 @@ class AsyncKeyedDemoModel(_AsyncDemo, llm.AsyncKeyModel):
     async def execute(self, prompt, stream, response, conversation=None, key=None):
         async for chunk in self._stream(prompt, stream, response):
             yield chunk
-
-
-class DemoSql(DemoModel):
-    model_id = "demo-sql"
-    answer = sql_answer
-
-
-class AsyncDemoSql(AsyncDemoModel):
-    model_id = "demo-sql"
-    answer = sql_answer
-
-
-class DemoSummarise(DemoModel):
-    model_id = "demo-summarise"
-    answer = summary_answer
-
-
-class AsyncDemoSummarise(AsyncDemoModel):
-    model_id = "demo-summarise"
-    answer = summary_answer
-
-
-class DemoKeyed(KeyedDemoModel):
-    model_id = "demo-keyed"
-    answer = keyed_answer
-
-
-class AsyncDemoKeyed(AsyncKeyedDemoModel):
-    model_id = "demo-keyed"
-    answer = keyed_answer
