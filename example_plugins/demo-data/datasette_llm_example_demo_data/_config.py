@@ -30,7 +30,9 @@ class Config:
             raise ValueError(_error("", f"expected a mapping of options, got {raw!r}"))
         unknown = sorted(set(raw) - set(OPTIONS))
         if unknown:
-            raise ValueError(_error(unknown[0], f"unknown option, expected one of: {', '.join(OPTIONS)}"))
+            raise ValueError(
+                _error(unknown[0], f"unknown option, expected one of: {', '.join(OPTIONS)}")
+            )
         self.database = raw.get("database", "demo")
         if not isinstance(self.database, str) or not self.database:
             raise ValueError(_error("database", f"expected a database name, got {self.database!r}"))
@@ -39,7 +41,9 @@ class Config:
             raise ValueError(_error("guide", f"expected true or false, got {self.guide!r}"))
         personas = raw.get("personas", {})
         if not isinstance(personas, dict):
-            raise ValueError(_error("personas", f"expected a mapping of actor IDs, got {personas!r}"))
+            raise ValueError(
+                _error("personas", f"expected a mapping of actor IDs, got {personas!r}")
+            )
         self.personas = [_persona(actor_id, value) for actor_id, value in personas.items()]
 
     @classmethod
@@ -64,14 +68,19 @@ def _persona(actor_id, value) -> Persona:
     unknown = sorted(set(value) - set(PERSONA_OPTIONS))
     if unknown:
         raise ValueError(
-            _error(f"{path}.{unknown[0]}", f"unknown option, expected one of: {', '.join(PERSONA_OPTIONS)}")
+            _error(
+                f"{path}.{unknown[0]}",
+                f"unknown option, expected one of: {', '.join(PERSONA_OPTIONS)}",
+            )
         )
     models = value.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise ValueError(_error(f"{path}.models", f"expected a list of model IDs, got {models!r}"))
     default_model = value.get("default_model")
     if default_model is not None and not isinstance(default_model, str):
-        raise ValueError(_error(f"{path}.default_model", f"expected a model ID, got {default_model!r}"))
+        raise ValueError(
+            _error(f"{path}.default_model", f"expected a model ID, got {default_model!r}")
+        )
     return Persona(actor_id, models, default_model)
 
 

@@ -24,11 +24,15 @@ async def personas_view(datasette, request):
         actor_id = (await request.post_vars()).get("persona")
         persona = config.persona(actor_id)
         if persona is None:
-            datasette.add_message(request, f"There is no demo persona {actor_id!r}", datasette.ERROR)
+            datasette.add_message(
+                request, f"There is no demo persona {actor_id!r}", datasette.ERROR
+            )
             return Response.redirect(datasette.urls.path(PATH))
         response = Response.redirect(datasette.urls.path(PATH))
         sign_in(datasette, response, {"id": persona.actor_id})
-        datasette.add_message(request, f"You are now signed in as {persona.actor_id}", datasette.INFO)
+        datasette.add_message(
+            request, f"You are now signed in as {persona.actor_id}", datasette.INFO
+        )
         return response
     actors = [None, *({"id": p.actor_id} for p in config.personas), {"id": "root"}]
     context = {
@@ -36,7 +40,9 @@ async def personas_view(datasette, request):
         "personas": [p.actor_id for p in config.personas],
         "signed_in_as": request.actor.get("id") if request.actor else None,
     }
-    html = await datasette.render_template("llm_example_demo_personas.html", context, request=request)
+    html = await datasette.render_template(
+        "llm_example_demo_personas.html", context, request=request
+    )
     return Response.html(html)
 
 

@@ -22,7 +22,9 @@ async def screenshot(page, tmp_path, name):
 
 
 async def option_values(page, select):
-    return await page.eval_on_selector_all(f"{select} option", "options => options.map(o => o.value)")
+    return await page.eval_on_selector_all(
+        f"{select} option", "options => options.map(o => o.value)"
+    )
 
 
 async def sign_in_as(page, server, persona):
@@ -39,13 +41,11 @@ async def test_the_answer_streams_in_and_its_query_runs(datasette_server, browse
     await page.fill("#question", QUESTION)
     await page.click("input[value='Write SQL']")
     # Text arrives while the answer is still being written
-    await page.wait_for_function(
-        """() => {
+    await page.wait_for_function("""() => {
             const answer = document.querySelector('.sql-assistant-answer');
             return answer.dataset.state === 'streaming'
                 && answer.querySelector('.sql-assistant-text').textContent.length > 0;
-        }"""
-    )
+        }""")
     partial = await page.text_content(".sql-assistant-text")
     assert await page.is_hidden(".sql-assistant-query")
     await screenshot(page, tmp_path, "1-assistant-streaming")
@@ -137,7 +137,9 @@ async def test_long_answers_wrap(datasette_server, browser_page, demo_config, tm
     await page.fill("#question", QUESTION)
     await page.click("input[value='Write SQL']")
     await page.wait_for_selector(".sql-assistant-answer[data-state=error]")
-    assert await page.text_content(".sql-assistant-error") == "The answer holds no SQL query to open."
+    assert (
+        await page.text_content(".sql-assistant-error") == "The answer holds no SQL query to open."
+    )
     assert "CREATE TABLE articles" in await page.text_content(".sql-assistant-text")
     widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1]

@@ -60,7 +60,9 @@ async def test_a_personas_preference_changes_model_for_that_persona_only(demo_da
     ds = await demo_datasette()
 
     async def defaults():
-        return [(await LLM(ds).model(actor=actor)).model_id for actor in (ANONYMOUS, ALICE, BOB, ROOT)]
+        return [
+            (await LLM(ds).model(actor=actor)).model_id for actor in (ANONYMOUS, ALICE, BOB, ROOT)
+        ]
 
     # alice prefers demo-sql; bob's stored demo-sql is not his to use, so it is ignored
     assert await defaults() == ["demo-sql" if i == 1 else "demo-summarise" for i in range(4)]
@@ -74,7 +76,10 @@ async def test_a_personas_preference_changes_model_for_that_persona_only(demo_da
 async def test_bobs_page_says_his_preference_is_ignored(demo_datasette):
     ds = await demo_datasette()
     page = await ds.client.get("/-/llm-preference", cookies=cookies_for(ds, "bob"))
-    assert "Your saved default,\n  demo-sql, is no longer available to you, so it is ignored." in page.text
+    assert (
+        "Your saved default,\n  demo-sql, is no longer available to you, so it is ignored."
+        in page.text
+    )
     options = re.findall(r'<option value="([^"]*)"', page.text)
     assert options == ["", "demo-summarise", "echo"]
     page = await ds.client.get("/-/llm-preference", cookies=cookies_for(ds, "alice"))
@@ -84,7 +89,10 @@ async def test_bobs_page_says_his_preference_is_ignored(demo_datasette):
 
 async def test_the_default_model_page_is_in_the_menu(demo_datasette):
     ds = await demo_datasette()
-    assert 'href="/-/llm-preference"' in (await ds.client.get("/", cookies=cookies_for(ds, "alice"))).text
+    assert (
+        'href="/-/llm-preference"'
+        in (await ds.client.get("/", cookies=cookies_for(ds, "alice"))).text
+    )
 
 
 async def test_the_sql_assistant_writes_sql_that_runs(demo_datasette):
@@ -93,8 +101,10 @@ async def test_the_sql_assistant_writes_sql_that_runs(demo_datasette):
         ds, "/-/sql-assistant", {"database": "demo", "question": "How many articles are there?"}
     )
     assert response.status_code == 200
-    assert "Answer from <span class=\"sql-assistant-model\">demo-sql</span>" in response.text
-    link = html.unescape(re.search(r'class="sql-assistant-run" href="([^"]*)"', response.text).group(1))
+    assert 'Answer from <span class="sql-assistant-model">demo-sql</span>' in response.text
+    link = html.unescape(
+        re.search(r'class="sql-assistant-run" href="([^"]*)"', response.text).group(1)
+    )
     json_link = link.replace("/-/query?", "/-/query.json?").replace("/demo?", "/demo.json?")
     assert (await ds.client.get(json_link + "&_shape=array")).json() == [{"count(*)": 3}]
 
@@ -174,7 +184,10 @@ async def test_the_personas_page_shows_what_each_actor_gets(demo_datasette):
     rows = {
         cells[0]: cells[1:]
         for cells in (
-            [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.DOTALL)]
+            [
+                html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+                for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.DOTALL)
+            ]
             for row in re.findall(r"<tr>(.*?)</tr>", page.text, re.DOTALL)
         )
     }
@@ -185,12 +198,24 @@ async def test_the_personas_page_shows_what_each_actor_gets(demo_datasette):
         "demo-summarise, echo",
         "demo-summarise, echo, demo-sql",
     ]
-    assert rows["Stored preference"] == ["none", "demo-sql", "demo-sql (not allowed: ignored)", "none"]
-    assert rows["Gets by default"] == ["demo-summarise", "demo-sql", "demo-summarise", "demo-summarise"]
+    assert rows["Stored preference"] == [
+        "none",
+        "demo-sql",
+        "demo-sql (not allowed: ignored)",
+        "none",
+    ]
+    assert rows["Gets by default"] == [
+        "demo-summarise",
+        "demo-sql",
+        "demo-summarise",
+        "demo-summarise",
+    ]
 
 
 async def test_the_personas_page_exists_only_in_the_demo(demo_datasette, datasette_llm_config):
-    without_personas = await demo_datasette(**{"datasette-llm-example-demo-data": {"database": "demo"}})
+    without_personas = await demo_datasette(
+        **{"datasette-llm-example-demo-data": {"database": "demo"}}
+    )
     assert (await without_personas.client.get("/-/demo-personas")).status_code == 404
     assert 'href="/-/demo-personas"' not in (await without_personas.client.get("/")).text
     unconfigured = await datasette_llm_config({"default_model": "echo"})
@@ -204,7 +229,10 @@ async def test_the_personas_page_exists_only_in_the_demo(demo_datasette, dataset
     "config, message",
     [
         ({"personas": {"root": {}}}, "personas.root: root cannot be a persona"),
-        ({"personas": {"alice": {"models": "demo-sql"}}}, "personas.alice.models: expected a list of model IDs"),
+        (
+            {"personas": {"alice": {"models": "demo-sql"}}},
+            "personas.alice.models: expected a list of model IDs",
+        ),
         ({"personas": {"alice": {"default": "x"}}}, "personas.alice.default: unknown option"),
         ({"guide": "yes"}, "guide: expected true or false, got 'yes'"),
         ({"persona": {}}, "persona: unknown option, expected one of: database, personas, guide"),
@@ -247,7 +275,13 @@ def test_the_demo_prints_what_to_try_after_the_login_url(datasette_server):
     login = log.index("/-/auth-token?token=")
     guide = log.index(GUIDE.strip().splitlines()[0])
     assert login < guide
-    for path in ("/-/sql-assistant", "/-/demo-personas", "/-/llm-preference", "/-/secrets", "/-/llm"):
+    for path in (
+        "/-/sql-assistant",
+        "/-/demo-personas",
+        "/-/llm-preference",
+        "/-/secrets",
+        "/-/llm",
+    ):
         assert path in log[guide:]
     # Printed once the server is up: everything it names answers
     for path in ("/-/sql-assistant", "/-/demo-personas", "/demo/articles"):

@@ -45,9 +45,7 @@ _SUPERLATIVE = (
     r"(?:highest|largest|biggest|most|latest|newest|longest|greatest|"
     r"lowest|smallest|fewest|oldest|shortest|least|cheapest)"
 )
-_LIMIT = re.compile(
-    rf"\b(?:top|first)\s+(\d+)\b|\b(\d+)\s+{_SUPERLATIVE}\b", re.IGNORECASE
-)
+_LIMIT = re.compile(rf"\b(?:top|first)\s+(\d+)\b|\b(\d+)\s+{_SUPERLATIVE}\b", re.IGNORECASE)
 _VALUE = r"(\"[^\"]*\"|'[^']*'|[^\s,;?!]+)"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -124,7 +122,9 @@ def _tables(conn: sqlite3.Connection) -> list:
     ).fetchall()
     for (name,) in names:
         try:
-            columns = [row[0] for row in conn.execute("select name from pragma_table_info(?)", [name])]
+            columns = [
+                row[0] for row in conn.execute("select name from pragma_table_info(?)", [name])
+            ]
         except sqlite3.Error:
             continue
         tables.append(Table(name, columns))
@@ -221,7 +221,9 @@ def write_query(question: str, schema: str) -> Query:
         try:
             conn.execute("explain " + query.sql)
         except sqlite3.Error:
-            query = Query(table, f"select * from {quote(table.name)}", f"This lists the rows of {table.name}.")
+            query = Query(
+                table, f"select * from {quote(table.name)}", f"This lists the rows of {table.name}."
+            )
         query.explanation = note + query.explanation
         return query
     finally:

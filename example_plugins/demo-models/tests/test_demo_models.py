@@ -74,15 +74,27 @@ def test_registered_with_llm():
             "How many articles where score = 5?",
             "select count(*) from articles where score = 5",
         ),
-        ("Show articles where title is 'Pelicans'", "select * from articles where title = 'Pelicans'"),
-        ("Count the articles whose author id is 3", "select count(*) from articles where author_id = 3"),
+        (
+            "Show articles where title is 'Pelicans'",
+            "select * from articles where title = 'Pelicans'",
+        ),
+        (
+            "Count the articles whose author id is 3",
+            "select count(*) from articles where author_id = 3",
+        ),
         ("top 3 articles by score", "select * from articles order by score desc limit 3"),
         ("The 2 lowest score articles", "select * from articles order by score limit 2"),
-        ("articles with the latest published date", "select * from articles order by published_date desc"),
+        (
+            "articles with the latest published date",
+            "select * from articles order by published_date desc",
+        ),
         ("List every category", "select * from categories"),
         ("Which user roles exist?", "select * from user_roles"),
         ("What is in top articles?", "select * from top_articles"),
-        ("How many orders where select = 'x'", "select count(*) from \"order\" where \"select\" = 'x'"),
+        (
+            "How many orders where select = 'x'",
+            'select count(*) from "order" where "select" = \'x\'',
+        ),
     ],
 )
 def test_writes_sql_for_the_table_the_question_names(schema_db, question, sql):
@@ -131,7 +143,9 @@ def test_any_question_gets_a_select_that_runs(schema_db, question):
 @settings(max_examples=100, deadline=None)
 @given(
     table=st.text(st.characters(codec="ascii", exclude_characters="\x00"), min_size=1, max_size=12),
-    column=st.text(st.characters(codec="ascii", exclude_characters="\x00"), min_size=1, max_size=12),
+    column=st.text(
+        st.characters(codec="ascii", exclude_characters="\x00"), min_size=1, max_size=12
+    ),
     value=st.text(st.characters(codec="ascii", exclude_characters="\x00"), max_size=8),
 )
 def test_odd_names_are_quoted(table, column, value):
@@ -153,7 +167,10 @@ def test_odd_names_are_quoted(table, column, value):
 @pytest.mark.parametrize(
     "text, summary",
     [
-        (ARTICLE, "After a decade away, brown pelicans have been seen nesting on the islands of the bay again."),
+        (
+            ARTICLE,
+            "After a decade away, brown pelicans have been seen nesting on the islands of the bay again.",
+        ),
         ("Summarise this in one sentence:\n\n" + ARTICLE, ARTICLE.split(" Volunteers")[0]),
         ("  Short   text   without a full stop  ", "Short text without a full stop"),
         ("Is it? Yes.", "Is it?"),
@@ -213,7 +230,9 @@ def test_the_delay_comes_from_the_option_then_the_environment(monkeypatch):
 @pytest.mark.parametrize("raw", ["soon", "-1", "nan", "inf"])
 def test_a_bad_delay_variable_is_named(monkeypatch, raw):
     monkeypatch.setenv(DELAY_VARIABLE, raw)
-    with pytest.raises(ValueError, match=f"DEMO_MODELS_DELAY must be a number of seconds .*{raw!r}"):
+    with pytest.raises(
+        ValueError, match=f"DEMO_MODELS_DELAY must be a number of seconds .*{raw!r}"
+    ):
         chunk_delay(None)
 
 

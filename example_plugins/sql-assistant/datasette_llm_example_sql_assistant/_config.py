@@ -48,13 +48,20 @@ class Config:
         self.example_rows = raw.get("example_rows", 0)
         if not _whole_number(self.example_rows, 0):
             raise ValueError(
-                _error("example_rows", f"expected a whole number of 0 or more, got {self.example_rows!r}")
+                _error(
+                    "example_rows",
+                    f"expected a whole number of 0 or more, got {self.example_rows!r}",
+                )
             )
         self.exclude_tables = raw.get("exclude_tables", [])
         if not isinstance(self.exclude_tables, list) or not all(
             isinstance(name, str) for name in self.exclude_tables
         ):
-            raise ValueError(_error("exclude_tables", f"expected a list of table names, got {self.exclude_tables!r}"))
+            raise ValueError(
+                _error(
+                    "exclude_tables", f"expected a list of table names, got {self.exclude_tables!r}"
+                )
+            )
 
     @classmethod
     def of(cls, datasette) -> "Config":

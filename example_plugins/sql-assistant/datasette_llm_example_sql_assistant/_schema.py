@@ -19,9 +19,7 @@ MAX_VALUE_CHARS = 80
 
 def is_own_table(name: str, hidden: set, config: Config) -> bool:
     """Is this table Datasette's, a plugin's or SQLite's rather than the user's data?"""
-    return (
-        name.startswith(("_", "sqlite_")) or name in hidden or name in config.exclude_tables
-    )
+    return name.startswith(("_", "sqlite_")) or name in hidden or name in config.exclude_tables
 
 
 async def schema_for_prompt(datasette, database: str, actor, config: Config) -> str:

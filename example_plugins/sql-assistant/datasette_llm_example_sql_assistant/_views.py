@@ -184,7 +184,11 @@ async def stream(datasette, request):
 
 _EVENT_STREAM = "text/event-stream; charset=utf-8"
 # No caching, and no compression or proxy buffering that would hold chunks back
-_STREAM_HEADERS = {"cache-control": "no-cache", "content-encoding": "none", "x-accel-buffering": "no"}
+_STREAM_HEADERS = {
+    "cache-control": "no-cache",
+    "content-encoding": "none",
+    "x-accel-buffering": "no",
+}
 
 
 def _event(name: str, data: dict) -> str:

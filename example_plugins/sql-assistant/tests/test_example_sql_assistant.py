@@ -30,8 +30,7 @@ def no_demo_model_delay(monkeypatch):
 def db_path(tmp_path):
     path = tmp_path / "news.db"
     conn = sqlite3.connect(path)
-    conn.executescript(
-        """
+    conn.executescript("""
         create table authors (id integer primary key, name text not null);
         create table articles (
             id integer primary key autoincrement,
@@ -45,8 +44,7 @@ def db_path(tmp_path):
         insert into authors (id, name) values (1, 'Ann');
         insert into articles (title, author_id) values
             ('Pelicans return', 1), ('Library hours', 1), ('Cycle lane', 1);
-        """
-    )
+        """)
     conn.commit()
     conn.close()
     return path
@@ -97,7 +95,9 @@ async def ask_streaming(ds, data, actor_id=None):
     for block in response.text.split("\n\n"):
         if block:
             name, data_line = block.split("\n")
-            events.append((name.removeprefix("event: "), json.loads(data_line.removeprefix("data: "))))
+            events.append(
+                (name.removeprefix("event: "), json.loads(data_line.removeprefix("data: ")))
+            )
     return response, events
 
 
@@ -108,7 +108,9 @@ def picker(page_html):
 
 def shown(page_html, css_class):
     """The text of the element with this class, or None if it is hidden."""
-    match = re.search(rf'<(\w+) class="[^"]*\b{css_class}\b[^"]*"([^>]*)>(.*?)</\1>', page_html, re.DOTALL)
+    match = re.search(
+        rf'<(\w+) class="[^"]*\b{css_class}\b[^"]*"([^>]*)>(.*?)</\1>', page_html, re.DOTALL
+    )
     if match is None or " hidden" in match.group(2):
         return None
     return html.unescape(match.group(3)).strip()
@@ -138,7 +140,9 @@ async def test_model_picker_lists_the_models_for_the_purpose(make_datasette, wri
     assert shown(page.text, "sql-assistant-answer") is None
 
 
-async def test_the_database_can_be_chosen_by_url(make_datasette, tmp_path, datasette_llm_config, db_path):
+async def test_the_database_can_be_chosen_by_url(
+    make_datasette, tmp_path, datasette_llm_config, db_path
+):
     other = tmp_path / "other.db"
     sqlite3.connect(other).close()
     ds = await datasette_llm_config({"default_model": "echo"}, files=[str(db_path), str(other)])
@@ -157,7 +161,13 @@ async def test_prompt_carries_the_schema_and_the_question(make_datasette, writer
     (prompt,) = writer.prompts
     assert {"system": prompt.system, "prompt": prompt.prompt} == snapshot
     # Datasette's, plugins' and SQLite's own tables are left out; no row data
-    for left_out in ("articles_fts", "_enrichment_jobs", "llm_user_models", "sqlite_sequence", "Pelicans"):
+    for left_out in (
+        "articles_fts",
+        "_enrichment_jobs",
+        "llm_user_models",
+        "sqlite_sequence",
+        "Pelicans",
+    ):
         assert left_out not in prompt.system
     for kept in ("CREATE TABLE authors", "references authors(id)", "create view article_titles"):
         assert kept.lower() in prompt.system.lower()
@@ -181,7 +191,11 @@ async def test_the_extracted_sql_runs_on_the_query_page(make_datasette):
     assert shown(response.text, "sql-assistant-sql") == "select count(*) from articles"
     query_page = await ds.client.get(run_link(response.text))
     assert query_page.status_code == 200
-    json_url = run_link(response.text).replace("/-/query?", "/-/query.json?").replace("/news?", "/news.json?")
+    json_url = (
+        run_link(response.text)
+        .replace("/-/query?", "/-/query.json?")
+        .replace("/news?", "/news.json?")
+    )
     result = await ds.client.get(json_url + "&_shape=array")
     assert result.json() == [{"count(*)": 3}]
 
@@ -208,7 +222,10 @@ async def test_the_demo_model_streams_word_by_word(make_datasette):
     chunks = [data["text"] for name, data in events if name == "chunk"]
     assert len(chunks) > 5
     assert "".join(chunks).endswith("```sql\nselect count(*) from articles\n```")
-    assert events[-1] == ("done", {"sql": "select count(*) from articles", "run_url": events[-1][1]["run_url"]})
+    assert events[-1] == (
+        "done",
+        {"sql": "select count(*) from articles", "run_url": events[-1][1]["run_url"]},
+    )
 
 
 async def test_works_with_the_echo_model(make_datasette):
@@ -235,7 +252,9 @@ async def test_a_refused_model_is_a_short_message(make_datasette, writers, caplo
     assert "plugins.datasette-llm" not in response.text
     assert "plugins.datasette-llm.purposes.sql-assistant.models" in caplog.text
     _, events = await ask_streaming(ds, {"database": "news", "question": QUESTION, "model": "echo"})
-    assert events == [("error", {"message": "The model 'echo' is not available to you for SQL assistance."})]
+    assert events == [
+        ("error", {"message": "The model 'echo' is not available to you for SQL assistance."})
+    ]
 
 
 async def test_an_unknown_model_is_a_400(make_datasette):
@@ -254,7 +273,10 @@ async def test_no_model_for_the_visitor(make_datasette, writers):
     assert "No model is available to you for SQL assistance." in page.text
     response = await ask(ds, {"database": "news", "question": QUESTION})
     assert response.status_code == 400
-    assert shown(response.text, "sql-assistant-error") == "No model is available to you for SQL assistance."
+    assert (
+        shown(response.text, "sql-assistant-error")
+        == "No model is available to you for SQL assistance."
+    )
     assert "No model_id given" not in response.text
 
 
@@ -312,7 +334,10 @@ async def test_other_databases_are_refused(make_datasette):
     ds = await make_datasette({"default_model": "echo"})
     response = await ask(ds, {"database": "secret", "question": QUESTION})
     assert response.status_code == 403
-    assert shown(response.text, "sql-assistant-error") == "You may not run SQL against database 'secret'"
+    assert (
+        shown(response.text, "sql-assistant-error")
+        == "You may not run SQL against database 'secret'"
+    )
 
 
 async def test_cross_site_posts_are_refused(make_datasette, writers):
@@ -391,8 +416,14 @@ async def test_tables_the_actor_may_not_view_are_left_out(db_path, writers):
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"system_prompt": "no placeholder"}, "system_prompt: must be a string containing {schema}"),
-        ({"schema_max_chars": 10}, "schema_max_chars: expected a whole number of 200 or more, got 10"),
+        (
+            {"system_prompt": "no placeholder"},
+            "system_prompt: must be a string containing {schema}",
+        ),
+        (
+            {"schema_max_chars": 10},
+            "schema_max_chars: expected a whole number of 200 or more, got 10",
+        ),
         ({"example_rows": "all"}, "example_rows: expected a whole number of 0 or more, got 'all'"),
         ({"exclude_tables": "x"}, "exclude_tables: expected a list of table names, got 'x'"),
         ({"exclude_table": ["x"]}, "exclude_table: unknown option, expected one of: system_prompt"),

@@ -181,7 +181,10 @@ async def test_a_preference_no_longer_allowed_is_ignored_and_the_page_says_so(
     prefer(db_path, "alice", "retired")  # blocked by the configuration
     page = await ds.client.get(PAGE, cookies=cookies_for(ds, "alice"))
     assert page.status_code == 200
-    assert "Your saved default,\n  retired, is no longer available to you, so it is ignored." in page.text
+    assert (
+        "Your saved default,\n  retired, is no longer available to you, so it is ignored."
+        in page.text
+    )
     assert effective(page.text) == "house"
     assert 'value="retired"' not in page.text
     # An allowed preference gets no such message
@@ -196,6 +199,7 @@ async def test_the_page_is_in_the_menu_for_signed_in_actors(make_datasette, mode
     assert link in (await ds.client.get("/", cookies=cookies_for(ds, "alice"))).text
     assert link not in (await ds.client.get("/")).text
     unconfigured = await make_datasette(configured=False)
-    assert link not in (
-        await unconfigured.client.get("/", cookies=cookies_for(unconfigured, "alice"))
-    ).text
+    assert (
+        link
+        not in (await unconfigured.client.get("/", cookies=cookies_for(unconfigured, "alice"))).text
+    )
