@@ -122,7 +122,19 @@ async def test_root_sets_the_demo_key_and_the_keyed_model_appears(
     await page.wait_for_url("**/-/secrets")
     await page.goto(server.url + "/-/sql-assistant")
     assert await option_values(page, "select[name=model]") == ["demo-sql", "demo-keyed"]
-    await screenshot(page, tmp_path, "10-assistant-root-with-key")
+    await page.goto(server.url + "/-/demo-personas")
+    may_use_for_sql = await page.eval_on_selector_all(
+        "tr:has(th:text-is('May use for SQL assistance')) td",
+        "cells => cells.map(c => c.textContent)",
+    )
+    # anonymous, alice, bob, root: the keyed model for those the per-user filter allows
+    assert may_use_for_sql == [
+        "demo-sql",
+        "demo-sql, demo-keyed",
+        "nothing",
+        "demo-sql, demo-keyed",
+    ]
+    await screenshot(page, tmp_path, "10-personas-after-the-key-is-set")
 
 
 async def test_long_answers_wrap(datasette_server, browser_page, demo_config, tmp_path):
