@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping, NamedTuple, Optional
 
+from . import _assignments
 from ._catalog import Catalog
 from ._config import ROOT, LLMConfig
 from ._errors import HookResultError, ModelNotAllowedError, ModelNotFoundError
@@ -36,8 +37,25 @@ class Choice(NamedTuple):
 class HookVerdict(NamedTuple):
     """What the ``llm_filter_models`` hooks made of the configured models."""
 
+    offered: list  # what configuration allows (allow/blocklists, keys), in llm's order
     kept: list  # the models every hook kept, in order
     removed_by: dict  # model ID -> the plugin whose hook removed it
+
+
+class Verdict(NamedTuple):
+    """One installed model, for one actor and purpose: allowed, or refused and why."""
+
+    model: Any
+    refusal: Optional[Refusal]  # None: listed by models() and handed out by model()
+
+
+class Explanation(NamedTuple):
+    """What ``models()`` and ``model()`` give one actor for one purpose, and why."""
+
+    verdicts: list  # every installed model: the listed ones first, in models() order
+    default: Optional[Any]  # the model model(purpose=...) hands out, or None
+    default_source: Optional[str]  # where that default came from
+    skipped_defaults: list  # (name, where from, why skipped) for candidates before it
 
 
 class Selection:
@@ -154,7 +172,7 @@ class Selection:
         implementations = Implementations(_FILTER_HOOK)
         removed_by: dict = {}
         if not implementations:
-            return HookVerdict(models, removed_by)
+            return HookVerdict(models, models, removed_by)
         arguments = {
             "datasette": self.datasette, "actor": self.actor, "purpose": self.purpose,
             "models": list(models),
@@ -175,7 +193,54 @@ class Selection:
         if implementations.wrappers:  # a wrapper may narrow the answer, never widen it
             wrappers = ", ".join(i.plugin_name for i in implementations.wrappers)
             kept = _narrowed(composed, kept, wrappers, removed_by)
-        return HookVerdict(kept, removed_by)
+        return HookVerdict(models, kept, removed_by)
+
+    async def explain(self) -> Explanation:
+        """Every installed model with the rule that refuses it here (or none), and the
+        default ``model()`` would hand out: built from the same rules and hook answers as
+        ``available()``, so the two cannot disagree. Keys are only checked, never used."""
+        verdict = await self._hook_verdict()
+        candidates = await self._default_candidates()
+        listed = self._ordered(verdict.kept, candidates)
+        listed_ids = {m.model_id for m in listed}
+        offered_ids = {m.model_id for m in verdict.offered}
+        refusals: dict = {}
+        for model in self.catalog.async_models:
+            if model.model_id in listed_ids:
+                continue
+            refusal = self.policy.refusal(model.model_id, self.purpose)
+            if refusal is None and model.model_id not in offered_ids:
+                refusal = self._no_key(model)
+            if refusal is None:
+                plugin = verdict.removed_by.get(model.model_id, "a plugin")
+                refusal = Refusal(
+                    f"hook:{plugin}", f"the llm_filter_models hook of {plugin} excluded it"
+                )
+            refusals[model.model_id] = Verdict(model, refusal)
+        default = default_source = None
+        skipped = []
+        for name, source in candidates:
+            model = self.catalog.get(name)
+            if model is not None and model.model_id in listed_ids:
+                default, default_source = model, source
+                break
+            why = (
+                "not an installed model" if model is None
+                else f"refused by {refusals[model.model_id].refusal.rule}: "
+                f"{refusals[model.model_id].refusal.reason}"
+            )
+            skipped.append((name, source, why))
+        return Explanation(
+            [Verdict(m, None) for m in listed] + list(refusals.values()),
+            default, default_source, skipped,
+        )
+
+    def _no_key(self, model) -> Refusal:
+        return Refusal(
+            f"{ROOT}.require_keys",
+            "no API key is configured for it (set the datasette-secrets secret "
+            f"{provider_secret_name(model.needs_key)}, or a key in the config)",
+        )
 
     # Handing out one model
 
@@ -244,11 +309,7 @@ class Selection:
             return refusal, None
         key = await self.key_for(model)
         if key is None and model.needs_key and self.config.require_keys:
-            return Refusal(
-                f"{ROOT}.require_keys",
-                "no API key is configured for it (set the datasette-secrets secret "
-                f"{provider_secret_name(model.needs_key)}, or a key in the config)",
-            ), None
+            return self._no_key(model), None
         if Implementations(_FILTER_HOOK):
             verdict = await self._hook_verdict()
             if model.model_id not in {kept.model_id for kept in verdict.kept}:
@@ -269,12 +330,29 @@ class Selection:
         )
 
     async def _default_candidates(self) -> list[tuple[str, str]]:
-        """Default model names in the order they are tried: hook answers, then config."""
+        """Default model names in the order they are tried, each with where it came
+        from: hook answers, the purpose's assignment on /-/llm, then config."""
         if self._defaults is None:
-            self._defaults = await self._hook_defaults() + self.policy.configured_default(
-                self.purpose
+            self._defaults = (
+                await self._hook_defaults()
+                + await self._assigned_default()
+                + self.policy.configured_default(self.purpose)
             )
         return self._defaults
+
+    async def _assigned_default(self) -> list[tuple[str, str]]:
+        if self.purpose is None:
+            return []
+        assignment = (
+            await _assignments.current(self.datasette, self.config.assignments_database)
+        ).get(self.purpose)
+        if assignment is None:
+            return []
+        return [(
+            assignment.model_id,
+            f"the assignment on /-/llm by {assignment.assigned_by or 'an unnamed actor'} "
+            f"at {assignment.assigned_at}",
+        )]
 
     async def _hook_defaults(self) -> list[tuple[str, str]]:
         implementations = Implementations(_DEFAULT_HOOK)
