@@ -266,18 +266,35 @@ class Cassette:
             )
         if not self.recorded:
             return f"{head}\nThe cassette holds no recordings. {how}"
+        live = self._view(scrub(request, self._keys))
         wanted = self._shown(scrub(request, self._keys))
+        same = [
+            index for index, exchange in enumerate(self.recorded)
+            if self._view(exchange["request"]) == live
+        ]
+        if same:
+            shown = ", ".join(str(index + 1) for index in same)
+            return (
+                f"{head}\nIts recording{'s' if len(same) > 1 else ''} (exchange "
+                f"{shown} of {len(self.recorded)}) already answered earlier prompts: each "
+                "recording answers one prompt. " + how
+            )
+        # Nearest: the same model, then the same prompt text, then the most parts
+        # alike, then the most alike as text
         scored = []
         for index, exchange in enumerate(self.recorded):
+            view = self._view(exchange["request"])
             text = self._shown(exchange["request"])
-            scored.append((difflib.SequenceMatcher(None, text, wanted).ratio(), -index, text))
-        _, minus_index, nearest = max(scored)
+            scored.append((
+                exchange["request"]["model"] == request["model"],
+                view.get("prompt") == live.get("prompt"),
+                sum(view[name] == live[name] for name in self.match_on),
+                difflib.SequenceMatcher(None, text, wanted).ratio(),
+                -index,
+                text,
+            ))
+        *_, minus_index, nearest = max(scored)
         index = -minus_index
-        if nearest == wanted:
-            return (
-                f"{head}\nIts recording (exchange {index + 1} of {len(self.recorded)}) has "
-                "already answered an earlier prompt: each recording answers once. " + how
-            )
         diff = "".join(
             difflib.unified_diff(
                 nearest.splitlines(keepends=True),
