@@ -7,6 +7,7 @@ models unregistered, and once with llm's plugins not loaded at all.
 """
 
 import asyncio
+import contextlib
 import json
 
 import llm
@@ -765,3 +766,65 @@ async def test_fake_secrets_keys_are_not_written(cassette_file, datasette_llm_co
             await (await model.prompt("x")).text()
     assert fake.keys == ["fake-secret-value-81c2"]
     assert "fake-secret-value-81c2" not in cassette_file.read_text()
+
+
+# A cassette committed with the repository, replayed on every llm version of the matrix
+
+
+def population(city: str) -> str:
+    "The population of a city"
+    return {"Paris": "2.1 million", "Lyon": "0.5 million"}[city]
+
+
+COMMITTED_MODELS = (
+    FakeModel(
+        "planner",
+        responses=[
+            {"text": "", "tool_calls": [
+                {"name": "population", "arguments": {"city": "Paris"}},
+                {"name": "population", "arguments": {"city": "Lyon"}},
+            ]},
+            "Paris has 2.1 million people, Lyon 0.5 million.",
+            "Hello Ada",
+            "Your name is Ada",
+            '{"name": "Ada", "born": 1815}',
+        ],
+        chunks=[
+            [], ["Paris has 2.1 million people, ", "Lyon 0.5 million."], ["Hello ", "Ada"],
+            ["Your name ", "is Ada"], ['{"name": "Ada", ', '"born": 1815}'],
+        ],
+        needs_key="planco",
+        usage=(40, 9),
+    ),
+)
+
+
+@pytest.mark.llm_cassette
+async def test_a_committed_cassette_replays(llm_cassette, datasette_llm_config):
+    """Recorded once from FakeModels (``pytest --llm-record-mode=all -k committed``) and
+    committed, it replays without them on every llm the tox matrix runs."""
+    recording = llm_cassette.can_record
+    with fake_models(*COMMITTED_MODELS) if recording else contextlib.nullcontext():
+        with fake_secrets({"PLANCO_API_KEY": "planco-key-recorded"}) if recording else (
+            contextlib.nullcontext()
+        ):
+            ds = await datasette_llm_config({"purposes": {"planning": {"model": "planner"}}})
+            model = await LLM(ds).model(purpose="planning")
+
+            chain = model.chain("Populations of Paris and Lyon?", tools=[population],
+                                system="Use the tools")
+            assert await chain.text() == "Paris has 2.1 million people, Lyon 0.5 million."
+
+            conversation = model.conversation()
+            response = await conversation.prompt("My name is Ada")
+            assert [chunk async for chunk in response] == ["Hello ", "Ada"]
+            response = await conversation.prompt("What is my name?")
+            assert [chunk async for chunk in response] == ["Your name ", "is Ada"]
+            assert (await response.usage()).input == 40
+
+            person = {"type": "object", "properties": {"name": {"type": "string"},
+                                                       "born": {"type": "integer"}}}
+            response = await model.prompt("Invent a mathematician", schema=person)
+            assert json.loads(await response.text()) == {"name": "Ada", "born": 1815}
+    if not recording:
+        assert len(llm_cassette.played) == len(llm_cassette.recorded) == 5

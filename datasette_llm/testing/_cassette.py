@@ -28,7 +28,7 @@ from typing import Iterable, Optional
 
 import yaml
 
-from ._key_scrub import REDACTED, environment_keys, find_key, scrub
+from ._key_scrub import REDACTED, SHORTEST_KEY, environment_keys, find_key, scrub
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 # What a prompt is matched on. "tools" are the tool definitions sent; "tool_results"
@@ -164,7 +164,7 @@ class Cassette:
 
     def note_key(self, key) -> None:
         """A key a recorded prompt was sent with: never written."""
-        if isinstance(key, str) and key:
+        if isinstance(key, str) and len(key) >= SHORTEST_KEY:
             self._keys.add(key)
 
     def add(self, description: dict, request: dict, response: dict) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 import json
 from typing import Any, Optional
@@ -206,6 +207,13 @@ def _json_safe(value):
 # Answering from a recording
 
 
+@functools.lru_cache(maxsize=None)
+def _replayed_options(model_id: str, option_types: tuple):
+    """The ``Options`` class of a model known only from a cassette (built once: llm
+    lists its models, stand-ins included, on every look-up)."""
+    return _options_class(model_id, {name: _JSON_TYPES.get(kind, Any) for name, kind in option_types})
+
+
 def _replay_chunks(recorded: dict) -> list:
     chunks = []
     for chunk in recorded.get("chunks") or ():
@@ -257,9 +265,8 @@ class _StandIn:
                     setattr(self, name, description[name])
             if "attachment_types" in description:
                 self.attachment_types = set(description["attachment_types"])
-            self.Options = _options_class(
-                model_id,
-                {n: _JSON_TYPES.get(t, Any) for n, t in (description.get("options") or {}).items()},
+            self.Options = _replayed_options(
+                model_id, tuple((description.get("options") or {}).items())
             )
 
     def get_key(self, explicit_key=None):

@@ -23,7 +23,7 @@ KEY_SHAPES = re.compile(
     r"|\bBearer\s+[A-Za-z0-9._\-]{8,}"
 )
 # Values shorter than this are not treated as keys (they would redact ordinary words)
-_SHORTEST_KEY = 6
+SHORTEST_KEY = 6
 
 
 def environment_keys(key_env_vars: Iterable[str]) -> set:
@@ -32,7 +32,7 @@ def environment_keys(key_env_vars: Iterable[str]) -> set:
     keys = {os.environ.get(name) for name in key_env_vars}
     keys.update(v for k, v in os.environ.items() if k.startswith("DATASETTE_SECRETS_"))
     keys.update(_keys_json_values())
-    return {key for key in keys if isinstance(key, str) and len(key) >= _SHORTEST_KEY}
+    return {key for key in keys if isinstance(key, str) and len(key) >= SHORTEST_KEY}
 
 
 def _keys_json_values() -> list:
