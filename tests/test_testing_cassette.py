@@ -49,7 +49,7 @@ def cassette_file(tmp_path):
 
 
 RECORD_REPLAY = '''
-import llm, pytest
+import json, llm, pytest
 from datasette_llm import LLM
 
 
@@ -59,7 +59,10 @@ async def test_prompts(datasette_llm_config, llm_cassette, request):
     model = await LLM(ds).model()
     response = await model.prompt("Hello", system="Be brief")
     assert '"prompt": "Hello"' in await response.text()
-    assert (await response.usage()).input == 3
+    usage = await response.usage()
+    (request.path.parent / f"usage-{request.config.getoption('llm_record_mode')}.json").write_text(
+        json.dumps([usage.input, usage.output])
+    )
     sync = llm.get_model("echo").prompt("Line one\\nline two")
     assert '"prompt": "Line one\\\\nline two"' in sync.text()
     replaying = request.config.getoption("llm_record_mode") == "none"
@@ -84,13 +87,15 @@ def test_record_then_replay_across_two_runs(pytester):
         {"model": "echo", "prompt": "Line one\nline two"},
     ]
     first = document["exchanges"][0]["response"]
-    assert first["usage"] == {"input": 3, "output": 13}
-    assert json.loads("".join(first["chunks"]))["system"] == "Be brief"
+    recorded_usage = json.loads((pytester.path / "usage-once.json").read_text())
+    assert [first["usage"]["input"], first["usage"]["output"]] == recorded_usage
+    assert '"prompt": "Hello"' in "".join(first["chunks"])
     # Multi-line text is written as readable blocks, not escaped strings
     assert "prompt: |-\n      Line one\n      line two\n" in text
 
     pytester.runpytest(*FAST).assert_outcomes(passed=1)
     assert path.read_text() == text  # replaying writes nothing
+    assert json.loads((pytester.path / "usage-none.json").read_text()) == recorded_usage
 
 
 # Replay with the recorded models uninstalled
@@ -828,3 +833,39 @@ async def test_a_committed_cassette_replays(llm_cassette, datasette_llm_config):
             assert json.loads(await response.text()) == {"name": "Ada", "born": 1815}
     if not recording:
         assert len(llm_cassette.played) == len(llm_cassette.recorded) == 5
+
+
+# What counts as a key
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sk-proj-4bX9zQ2mL7",
+        "sk-ant-api03-q9Zt4XwLr2Kp8",
+        "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStU",
+        "gsk_4bX9zQ2mL7pR8sT1vW3y",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9",
+        "AKIAIOSFODNN7EXAMPLE",
+    ],
+)
+def test_key_shaped_text_is_redacted(text):
+    from datasette_llm.testing._key_scrub import scrub
+
+    assert "<redacted>" in scrub({"a": [text]}, set())["a"][0]
+
+
+@pytest.mark.parametrize("text", ["a task-force of risk-free sk-", "Skip ahead", "ask-me"])
+def test_ordinary_text_is_kept(text):
+    from datasette_llm.testing._key_scrub import scrub
+
+    assert scrub(text, set()) == text
+
+
+def test_known_keys_are_redacted_wherever_they_are_and_longest_first():
+    from datasette_llm.testing._key_scrub import scrub
+
+    keys = {"secret-value-1", "secret-value-1-longer"}
+    assert scrub({"x": ["use secret-value-1-longer or secret-value-1"], "n": 3}, keys) == {
+        "x": ["use <redacted> or <redacted>"], "n": 3,
+    }

@@ -28,7 +28,7 @@ from typing import Iterable, Optional
 
 import yaml
 
-from ._key_scrub import REDACTED, SHORTEST_KEY, environment_keys, find_key, scrub
+from ._key_scrub import REDACTED, SHORTEST_KEY, environment_keys, find_key, scrub, strings
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 # What a prompt is matched on. "tools" are the tool definitions sent; "tool_results"
@@ -192,13 +192,16 @@ class Cassette:
         )
         document = {
             "version": FORMAT_VERSION,
-            "models": {model_id: models[model_id] for model_id in sorted(used) if model_id in models},
+            "models": {
+                model_id: scrub(models[model_id], keys)
+                for model_id in sorted(used) if model_id in models
+            },
             "exchanges": [_scrub_exchange(exchange, keys) for exchange in exchanges],
         }
-        text = _HEADER + _dump(scrub(document, keys))
-        leaked = find_key(text, keys)
-        if leaked is not None:  # scrub() removes them all: this is a last line of defence
+        # scrub() removed them all: this is a last line of defence
+        if any(find_key(text, keys) for text in strings(document)):
             raise RuntimeError(f"refusing to write an API key to cassette {self.path}")
+        text = _HEADER + _dump(document)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(text, encoding="utf-8")
 

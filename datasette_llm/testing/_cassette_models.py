@@ -126,8 +126,15 @@ def _option_types(options_class) -> dict:
 def describe_prompt(model_id: str, prompt, conversation) -> dict:
     """What a prompt sends, as plain data (the request half of an exchange)."""
     request: dict = {"model": model_id, "prompt": prompt.prompt}
-    if prompt.system:
-        request["system"] = prompt.system
+    previous = getattr(conversation, "responses", None) if conversation is not None else None
+    # The system prompt in effect: a conversation's earlier one when this prompt gives none
+    # (as providers send it; llm 0.30 leaves it off a chain's follow-up prompts, later
+    # llm versions repeat it, and the recording is the same on both)
+    system = prompt.system or next(
+        (r.prompt.system for r in reversed(previous or ()) if r.prompt.system), None
+    )
+    if system:
+        request["system"] = system
     options = prompt.options
     if hasattr(options, "model_dump"):
         options = options.model_dump(mode="json", exclude_none=True)
@@ -150,7 +157,6 @@ def describe_prompt(model_id: str, prompt, conversation) -> dict:
             _without_none({"name": r.name, "output": r.output, "tool_call_id": r.tool_call_id})
             for r in prompt.tool_results
         ]
-    previous = getattr(conversation, "responses", None) if conversation is not None else None
     if previous:
         request["history"] = [response.prompt.prompt for response in previous]
     return request

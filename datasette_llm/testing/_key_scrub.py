@@ -68,6 +68,18 @@ def _scrub_text(text: str, keys: set) -> str:
     return KEY_SHAPES.sub(REDACTED, text)
 
 
+def strings(value):
+    """Every string in ``value`` (nested dicts and lists), dict keys left out."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from strings(item)
+
+
 def find_key(text: str, keys: set):
     """The first known key or key-shaped string in ``text``, or None."""
     for key in keys:
