@@ -321,29 +321,26 @@ def test_unknown_record_mode_on_the_command_line(pytester):
 
 async def test_streaming_is_replayed_chunk_by_chunk_in_order(cassette_file):
     chunks = ["Rows ", "in ", "quiet ", "rows"]
-    poet = FakeModel("poet", chunks=[chunks])
-    with Cassette(cassette_file, record_mode="once"), fake_models(poet):
-        assert [c async for c in llm.get_async_model("poet").prompt("go")] == chunks
+    with Cassette(cassette_file, record_mode="once"), fake_models(FakeModel("poet", chunks=[chunks])):
+        for _ in range(2):
+            assert [c async for c in llm.get_async_model("poet").prompt("go")] == chunks
         assert list(llm.get_model("poet").prompt("go")) == chunks
     assert read(cassette_file)["exchanges"][0]["response"]["chunks"] == chunks
 
     log = []
 
-    async def other_task():
-        for _ in range(4):
-            log.append("other")
-            await asyncio.sleep(0)
-
-    async def consume(response):
+    async def consume(name, response):
         async for chunk in response:
-            log.append(chunk)
+            log.append((name, chunk))
 
     with Cassette(cassette_file):
-        await asyncio.gather(consume(llm.get_async_model("poet").prompt("go")), other_task())
+        model = llm.get_async_model("poet")
+        await asyncio.gather(consume("a", model.prompt("go")), consume("b", model.prompt("go")))
         assert list(llm.get_model("poet").prompt("go")) == chunks
-    assert [entry for entry in log if entry != "other"] == chunks
-    # Other tasks ran between the chunks, as with the real model
-    assert log.index("other") < log.index("rows")
+    assert [chunk for name, chunk in log if name == "a"] == chunks
+    assert [chunk for name, chunk in log if name == "b"] == chunks
+    # One chunk at a time, yielding to the event loop in between: the streams interleave
+    assert log[:2] == [("a", "Rows "), ("b", "Rows ")]
 
 
 async def test_stream_events_are_replayed(cassette_file):
@@ -382,24 +379,25 @@ async def test_conversations_are_replayed_with_their_history(cassette_file, data
             await llm.get_async_model("f").prompt("What is my name?").text()
 
 
+def population(city: str) -> str:
+    "The population of a city"
+    population.calls.append(city)
+    return {"Paris": "2.1 million", "Lyon": "0.5 million"}[city]
+
+
+population.calls = []
+# A chain: the model asks for both populations, then answers from the tools' results
+CHAIN_TURNS = [
+    {"text": "", "tool_calls": [
+        {"name": "population", "arguments": {"city": "Paris"}},
+        {"name": "population", "arguments": {"city": "Lyon"}},
+    ]},
+    "Paris has 2.1 million people, Lyon 0.5 million.",
+]
+
+
 async def test_chains_with_tool_calls_are_replayed(cassette_file, datasette_llm_config):
-    looked_up = []
-
-    def population(city: str) -> str:
-        "The population of a city"
-        looked_up.append(city)
-        return {"Paris": "2.1 million", "Lyon": "0.5 million"}[city]
-
-    planner = FakeModel(
-        "planner",
-        responses=[
-            {"text": "", "tool_calls": [
-                {"name": "population", "arguments": {"city": "Paris"}},
-                {"name": "population", "arguments": {"city": "Lyon"}},
-            ]},
-            "Paris has 2.1 million people, Lyon 0.5 million.",
-        ],
-    )
+    planner = FakeModel("planner", responses=CHAIN_TURNS)
 
     async def ask():
         ds = await datasette_llm_config({"default_model": "planner"})
@@ -421,10 +419,10 @@ async def test_chains_with_tool_calls_are_replayed(cassette_file, datasette_llm_
 
     # Replayed without the model: the tool calls come from the cassette, the tools run
     # again, and their results must match what was recorded
-    looked_up.clear()
+    population.calls.clear()
     with Cassette(cassette_file):
         assert await ask() == "Paris has 2.1 million people, Lyon 0.5 million."
-    assert looked_up == ["Paris", "Lyon"]
+    assert population.calls == ["Paris", "Lyon"]
 
 
 async def test_a_changed_tool_result_is_a_different_prompt(cassette_file):
@@ -776,20 +774,11 @@ async def test_fake_secrets_keys_are_not_written(cassette_file, datasette_llm_co
 # A cassette committed with the repository, replayed on every llm version of the matrix
 
 
-def population(city: str) -> str:
-    "The population of a city"
-    return {"Paris": "2.1 million", "Lyon": "0.5 million"}[city]
-
-
 COMMITTED_MODELS = (
     FakeModel(
         "planner",
         responses=[
-            {"text": "", "tool_calls": [
-                {"name": "population", "arguments": {"city": "Paris"}},
-                {"name": "population", "arguments": {"city": "Lyon"}},
-            ]},
-            "Paris has 2.1 million people, Lyon 0.5 million.",
+            *CHAIN_TURNS,
             "Hello Ada",
             "Your name is Ada",
             '{"name": "Ada", "born": 1815}',
