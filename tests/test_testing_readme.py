@@ -3,8 +3,6 @@ module and its test file, copied from the README, pass in a fresh pytest run."""
 
 from pathlib import Path
 
-import pytest
-
 import datasette_llm.testing  # noqa: F401  imported before pytester snapshots sys.modules
 
 pytest_plugins = ["pytester"]

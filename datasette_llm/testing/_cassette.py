@@ -28,7 +28,7 @@ from typing import Iterable, Optional
 
 import yaml
 
-from ._key_scrub import REDACTED, SHORTEST_KEY, environment_keys, find_key, scrub, strings
+from ._key_scrub import SHORTEST_KEY, environment_keys, find_key, scrub, strings
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 # What a prompt is matched on. "tools" are the tool definitions sent; "tool_results"
@@ -348,8 +348,3 @@ def _dump(value) -> str:
         width=100,
     )
 
-
-__all__ = [
-    "Cassette", "UnrecordedPromptError", "CassetteFileError", "RECORD_MODES", "MATCHERS",
-    "DEFAULT_MATCH_ON", "REDACTED",
-]
