@@ -210,7 +210,7 @@ class SecretReads:
 @contextmanager
 def count_secret_reads():
     import datasette_secrets
-    from datasette_llm._stored_secrets import Snapshot
+    from datasette_llm._datasette_secrets_internals import Snapshot
 
     reads = SecretReads()
     original_get_secrets = datasette_secrets.get_secrets

@@ -19,7 +19,10 @@ from ._errors import ConfigError
 PLUGIN_NAME = "datasette-llm"
 ROOT = f"plugins.{PLUGIN_NAME}"
 MODEL_REF_EXPECTED = "expected a model ID or {model, key, options}"
-TOP_LEVEL_KEYS = ("default_model", "purposes", "models", "blocked_models", "require_keys")
+TOP_LEVEL_KEYS = (
+    "default_model", "purposes", "models", "blocked_models", "require_keys",
+    "assignments_database",
+)
 PURPOSE_KEYS = ("model", "models", "blocked_models")
 MODEL_REF_KEYS = ("model", "key", "options")
 # Arguments of llm's prompt()/chain(): never model options, whatever a model's Options say
@@ -82,6 +85,8 @@ class LLMConfig:
     models: Optional[tuple[str, ...]] = None  # None: no global allowlist
     blocked_models: tuple[str, ...] = ()
     require_keys: bool = True
+    # Where /-/llm stores purpose assignments (None: Datasette's internal database)
+    assignments_database: Optional[str] = None
     # What _config_check has already done for this parsed config
     checks: "CheckState" = field(default_factory=lambda: CheckState(), compare=False, repr=False)
 
@@ -165,6 +170,14 @@ def parse_config(raw: Any) -> LLMConfig:
         for name, purpose_raw in purposes_raw.items():
             _check_purpose_name(name)
             purposes[name] = _parse_purpose(purpose_raw, f"{ROOT}.purposes.{name}")
+    assignments_database = raw.get("assignments_database")
+    if assignments_database is not None and (
+        not isinstance(assignments_database, str) or not assignments_database.strip()
+    ):
+        raise ConfigError(
+            f"{ROOT}.assignments_database",
+            f"expected the name of an attached database, got {_describe(assignments_database)}",
+        )
     default_model = raw.get("default_model")
     return LLMConfig(
         default_model=(
@@ -176,6 +189,7 @@ def parse_config(raw: Any) -> LLMConfig:
         models=_parse_id_list(raw.get("models"), f"{ROOT}.models", allow_none=True),
         blocked_models=_parse_id_list(raw.get("blocked_models"), f"{ROOT}.blocked_models"),
         require_keys=require_keys,
+        assignments_database=assignments_database,
     )
 
 

@@ -86,11 +86,12 @@ class Group:
     def _responses(self) -> _TrackedResponses:
         return _TrackedResponses(self)
 
-    async def _track(self, response) -> None:
-        """Count ``response`` and release it when it completes (at once if it has)."""
+    def _track(self, response):
+        """Count ``response`` and release it when it completes (at once if it has);
+        returns llm's ``on_done()`` for the caller to await."""
         self.response_count += 1
         self._pending[response] = None
-        await response.on_done(self._done_callback)
+        return response.on_done(self._done_callback)
 
     def _response_done(self, response) -> None:
         """A response completed: release it, keep its usage."""

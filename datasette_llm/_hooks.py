@@ -57,6 +57,9 @@ class Implementations:
         # get_hookimpls() lists them in registration order, wrappers last; pluggy calls
         # the list from its end
         impls = hook_caller(hook_name).get_hookimpls()
+        if not impls:  # the common case on the prompt path: nothing to sort
+            self.wrappers = self.plain = impls
+            return
         impls.reverse()
         self.wrappers = [i for i in impls if _is_wrapper(i)]
         self.plain = [i for i in impls if not _is_wrapper(i)] if self.wrappers else impls
@@ -151,8 +154,8 @@ def _exit_wrappers(hook_name: str, running: list, result: Any, error) -> Any:
 
 
 def call(impl, arguments: dict) -> Any:
-    """Call one implementation with the arguments it names (pluggy's ``argnames``)."""
-    return impl.function(**{name: arguments[name] for name in impl.argnames})
+    """Call one implementation with the arguments it names, as pluggy does."""
+    return impl.function(*[arguments[name] for name in impl.argnames])
 
 
 async def resolve(value: Any) -> Any:

@@ -16,6 +16,7 @@ operator configured.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from typing import Iterable, NamedTuple, Optional
 
@@ -117,6 +118,14 @@ class KeyResolver:
             self._secrets[name] = await self._read_secret(name, registered)
         return self._secrets[name]
 
+    async def secret_source(self, name: str) -> Optional[str]:
+        """Where datasette-secrets holds ``name`` (one of ours): its environment
+        variable, its database, or None."""
+        if stored.environment_value(name):
+            return DATASETTE_SECRETS_ENV
+        value = await self._secret(name, True, listing=True)
+        return DATASETTE_SECRETS_DATABASE if value else None
+
     async def _read_secret(self, name: str, registered: bool) -> Optional[str]:
         """``get_secret()``'s answer, with the use recorded; never a wrong ``None``."""
         datasette_secrets = _secrets_module()
@@ -135,6 +144,44 @@ class KeyResolver:
             return value
 
         return await _read_retrying([name], read)
+
+
+class KeyStatus(NamedTuple):
+    """Whether one secret name (a provider's or the config's) holds a key, and where;
+    never the key itself."""
+
+    secret_name: str
+    needs_key: Optional[str]  # the provider, for <PROVIDER>_API_KEY names; else None
+    source: Optional[str]  # where the key comes from; None: missing
+
+
+DATASETTE_SECRETS_ENV = "datasette-secrets environment variable"
+DATASETTE_SECRETS_DATABASE = "datasette-secrets database"
+LLM_KEYS_JSON = "llm keys.json"
+LLM_ENV = "llm environment variable"
+
+
+async def key_statuses(datasette, providers: dict, config_names: list) -> list[KeyStatus]:
+    """Where each provider's key (``providers``: needs_key -> env var) and each config
+    key name is set, in the order the chain would find them; no use is recorded when
+    datasette-secrets can be read around ``get_secret()``."""
+    resolver = KeyResolver(datasette, None)
+    names = [provider_secret_name(p) for p in providers] + list(config_names)
+    await resolver.read_for_listing(names)
+    llm_keys = llm.load_keys()
+    statuses = []
+    for needs_key, env_var in providers.items():
+        name = provider_secret_name(needs_key)
+        source = await resolver.secret_source(name)
+        if source is None and llm_keys.get(needs_key):
+            source = LLM_KEYS_JSON
+        if source is None and env_var and os.environ.get(env_var):
+            source = f"{LLM_ENV} {env_var}"
+        statuses.append(KeyStatus(name, needs_key, source))
+    for name in dict.fromkeys(config_names):
+        if name not in {status.secret_name for status in statuses}:
+            statuses.append(KeyStatus(name, None, await resolver.secret_source(name)))
+    return statuses
 
 
 class _ReadFailed(Exception):

@@ -129,5 +129,12 @@ class LLM:
             )
         return model
 
+    async def _explain(self, actor: Optional[dict] = None, purpose: Optional[str] = None):
+        """Why each installed model is or is not available to ``actor`` for
+        ``purpose``, and which default ``model()`` would give (the ``/-/llm`` page)."""
+        selection = self._selection(actor, purpose)
+        with selection.catalog.active():
+            return await selection.explain()
+
     def __repr__(self):
         return f"<LLM datasette={self.datasette!r}>"

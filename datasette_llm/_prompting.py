@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, Callable, Mapping, Optional
 
 from . import _llm_internals
@@ -92,65 +92,53 @@ def _logging_failures(callback: Callable, plugin_name: Optional[str]) -> Callabl
 
 class _HookContexts:
     """The ``llm_prompt_context`` wrappers of one prompt or chain: entered in call
-    order, exited in reverse, through one ``AsyncExitStack``. A wrapper sees the
-    exception on its way out but cannot swallow it: a prompt that was denied or failed
-    reaches the caller as the exception it is. Exiting twice is exiting once."""
+    order, exited in reverse. A wrapper sees the exception on its way out but cannot
+    swallow it: a prompt that was denied or failed reaches the caller as the exception
+    it is (a wrapper that raises another exception on exit replaces it, as in any
+    ``with``). Exiting twice is exiting once."""
 
-    __slots__ = ("_factories", "_result", "_stack")
+    __slots__ = ("_factories", "_result", "_entered")
 
     def __init__(self, factories: list, result: PromptResult):
         self._factories = factories  # (plugin name, factory) in call order
         self._result = result
-        self._stack: Optional[AsyncExitStack] = None
+        self._entered: list = []  # (plugin name, context, its __aexit__), in order
 
     async def __aenter__(self) -> PromptResult:
-        stack = AsyncExitStack()
-        self._stack = stack
+        result = self._result
         try:
             for plugin_name, factory in self._factories:
-                context = factory(self._result)
+                context = factory(result)
                 enter, exit_ = _context_methods(plugin_name, context)
-                with self._running(plugin_name):
+                result._plugin = plugin_name
+                try:
                     await enter(context)
-                stack.push_async_exit(self._exit_callback(plugin_name, context, exit_))
+                finally:
+                    result._plugin = None
+                self._entered.append((plugin_name, context, exit_))
         except BaseException as error:
             await self.__aexit__(type(error), error, error.__traceback__)
             raise
-        return self._result
+        return result
 
     async def __aexit__(self, exc_type, exc, traceback) -> bool:
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await stack.__aexit__(exc_type, exc, traceback)
+        entered, self._entered = self._entered, []
+        result = self._result
+        replaced = None  # an exception a wrapper raised while exiting
+        while entered:
+            plugin_name, context, exit_ = entered.pop()
+            result._plugin = plugin_name
+            try:
+                await exit_(context, exc_type, exc, traceback)  # its answer is ignored
+            except BaseException as raised:
+                if raised is not exc:
+                    replaced = raised
+                    exc_type, exc, traceback = type(raised), raised, raised.__traceback__
+            finally:
+                result._plugin = None
+        if replaced is not None:
+            raise replaced
         return False
-
-    def _exit_callback(self, plugin_name: str, context, exit_) -> Callable:
-        async def exit_without_suppressing(exc_type, exc, traceback) -> bool:
-            with self._running(plugin_name):
-                await exit_(context, exc_type, exc, traceback)
-            return False
-
-        return exit_without_suppressing
-
-    def _running(self, plugin_name: str) -> "_Running":
-        return _Running(self._result, plugin_name)
-
-
-class _Running:
-    """Marks whose wrapper code is running, so ``on_response_done`` knows whom a
-    failing callback belongs to."""
-
-    __slots__ = ("_result", "_plugin")
-
-    def __init__(self, result: PromptResult, plugin_name: str):
-        self._result = result
-        self._plugin = plugin_name
-
-    def __enter__(self):
-        self._result._plugin = self._plugin
-
-    def __exit__(self, *exc_info):
-        self._result._plugin = None
 
 
 def _context_methods(plugin_name: str, context):
@@ -167,70 +155,71 @@ def _context_methods(plugin_name: str, context):
     return enter, exit_
 
 
-class _HookedTarget:
-    """What a wrapped model and a wrapped conversation share: the model, purpose,
-    actor, key, default options and group they are bound to, and the prompt path."""
+class _Binding:
+    """What a wrapped model or conversation is bound to (the model, purpose, actor, key,
+    default options and group) and the prompt path that uses them. Kept apart from the
+    wrapped classes, whose ``__getattr__`` (delegation to llm's model) makes every
+    attribute read slower: this runs on every prompt."""
 
-    __slots__ = ("_datasette", "_model", "_purpose", "_actor", "_key", "_options", "_group")
+    __slots__ = ("datasette", "model", "purpose", "actor", "key", "options", "group")
 
     def __init__(self, datasette, model, purpose, actor, key, options: Mapping, group):
-        self._datasette = datasette
-        self._model = model
-        self._purpose = purpose
-        self._actor = actor
-        self._key = key
-        self._options = options
-        self._group = group
+        self.datasette = datasette
+        self.model = model
+        self.purpose = purpose
+        self.actor = actor
+        self.key = key
+        self.options = options
+        self.group = group
 
-    def _target(self):
-        """What prompt() and chain() call: the model, or a conversation of it."""
-        raise NotImplementedError
-
-    def _check_usable(self) -> None:
-        group = self._group
+    def check_usable(self, what: str) -> None:
+        group = self.group
         if group is not None and group.exited:
             raise GroupExitedError(
-                f"This {self._noun()} of {self._model.model_id!r} belongs to a group() "
-                "block that has exited; prompt inside the block, or start a new group()"
+                f"This {what} of {self.model.model_id!r} belongs to a group() block that "
+                "has exited; prompt inside the block, or start a new group()"
             )
 
-    def _noun(self) -> str:
-        return "model"
-
-    def _prompt_kwargs(self, kwargs: dict) -> dict:
+    def prompt_kwargs(self, kwargs: dict) -> dict:
         """The caller's keyword arguments plus our key and default options; the
         caller's own values win."""
-        if self._key is not None and kwargs.get("key") is None:
-            kwargs["key"] = self._key
-        if self._options:
+        if self.key is not None and kwargs.get("key") is None:
+            kwargs["key"] = self.key
+        if self.options:
             caller_options = kwargs.get("options") or ()
-            for name, value in self._options.items():
+            for name, value in self.options.items():
                 if name not in kwargs and name not in caller_options:
                     kwargs[name] = value
         return kwargs
 
-    def _chain_kwargs(self, kwargs: dict) -> dict:
+    def chain_kwargs(self, kwargs: dict) -> dict:
         """llm's ``chain()`` takes options only as ``options=``."""
-        if self._key is not None and kwargs.get("key") is None:
-            kwargs["key"] = self._key
-        if self._options:
-            kwargs["options"] = {**self._options, **(kwargs.get("options") or {})}
+        if self.key is not None and kwargs.get("key") is None:
+            kwargs["key"] = self.key
+        if self.options:
+            kwargs["options"] = {**self.options, **(kwargs.get("options") or {})}
         return kwargs
 
-    def _context_factories(self, prompt) -> list:
+    def context_factories(self, prompt) -> list:
         """Call every ``llm_prompt_context`` implementation: (plugin name, factory)
         for each that takes part in this prompt, in call order."""
         implementations = Implementations(_HOOK)
         if not implementations:
             return []
         arguments = {
-            "datasette": self._datasette,
-            "model_id": self._model.model_id,
+            "datasette": self.datasette,
+            "model_id": self.model.model_id,
             "prompt": prompt,
-            "purpose": self._purpose,
-            "actor": self._actor,
+            "purpose": self.purpose,
+            "actor": self.actor,
         }
-
+        if not implementations.wrappers:
+            return [
+                _checked_factory(plugin_name, factory)
+                for plugin_name, factory in implementations.calls(arguments)
+                if factory is not None
+            ]
+        # Wrappers see (and may change) the list of factories, as pluggy would show it
         plugin_of: dict = {}  # id(factory) -> the plugin that returned it
 
         def collect() -> list:
@@ -241,32 +230,25 @@ class _HookedTarget:
                     factories.append(factory)
             return factories
 
-        factories = implementations.run(arguments, collect) or []
         wrappers = ", ".join(impl.plugin_name for impl in implementations.wrappers)
-        named = []
-        for factory in factories:
-            plugin_name = plugin_of.get(id(factory), wrappers)
-            if not callable(factory):
-                raise HookResultError(
-                    _HOOK, plugin_name,
-                    f"returned {type(factory).__name__}, expected None or a callable "
-                    "taking a PromptResult and returning an async context manager",
-                )
-            named.append((plugin_name, factory))
-        return named
+        return [
+            _checked_factory(plugin_of.get(id(factory), wrappers), factory)
+            for factory in implementations.run(arguments, collect) or ()
+        ]
 
-    async def prompt(self, prompt: Optional[str] = None, **kwargs: Any):
-        """Run one prompt through the ``llm_prompt_context`` hooks; return llm's
-        ``AsyncResponse`` (not yet generated: await or iterate it)."""
-        self._check_usable()
-        group = self._group
-        factories = self._context_factories(prompt)
-        kwargs = self._prompt_kwargs(kwargs)
-        target = self._target()
+    async def prompt(self, target, prompt, kwargs: dict):
+        """Run one prompt on ``target`` (the model or a conversation of it) through
+        the ``llm_prompt_context`` hooks; return llm's ``AsyncResponse``."""
+        group = self.group
         if group is not None:
+            if group.exited:
+                self.check_usable("model")
             group.prompt_count += 1
+        factories = self.context_factories(prompt)
+        if self.key is not None or self.options:
+            kwargs = self.prompt_kwargs(kwargs)
         if factories:
-            result = PromptResult(self._purpose, group)
+            result = PromptResult(self.purpose, group)
             async with _HookContexts(factories, result):
                 response = target.prompt(prompt, **kwargs)
                 await result._add_response(response)
@@ -276,29 +258,26 @@ class _HookedTarget:
             await group._track(response)
         return response
 
-    def _chain(self, prompt, kwargs: dict):
-        self._check_usable()
-        factories = self._context_factories(prompt)
-        chain_response = self._target().chain(prompt, **self._chain_kwargs(kwargs))
-        if self._group is not None:
-            self._group.prompt_count += 1
-        if factories or self._group is not None:
+    def chain(self, target, prompt, kwargs: dict):
+        """Start a chain on ``target``; its iteration runs through the hooks."""
+        self.check_usable("model")
+        factories = self.context_factories(prompt)
+        chain_response = target.chain(prompt, **self.chain_kwargs(kwargs))
+        if self.group is not None:
+            self.group.prompt_count += 1
+        if factories or self.group is not None:
             _llm_internals.run_chain_inside(chain_response, _ChainRun(self, factories))
         return chain_response
 
-    def __copy__(self):
-        raise TypeError(
-            f"{type(self).__name__} cannot be copied: start another with model.conversation()"
-        )
 
-    def __deepcopy__(self, memo):
-        self.__copy__()
-
-    def __reduce_ex__(self, protocol):
-        raise TypeError(
-            f"{type(self).__name__} cannot be pickled: it holds an API key; pickle the "
-            "model ID and purpose, and call LLM(datasette).model() again"
+def _checked_factory(plugin_name: str, factory) -> tuple:
+    if not callable(factory):
+        raise HookResultError(
+            _HOOK, plugin_name,
+            f"returned {type(factory).__name__}, expected None or a callable "
+            "taking a PromptResult and returning an async context manager",
         )
+    return plugin_name, factory
 
 
 class _ChainRun:
@@ -306,10 +285,10 @@ class _ChainRun:
     while it runs, exited when the outermost iteration ends (with the exception that
     ended it); each response recorded as it appears."""
 
-    __slots__ = ("_target", "_factories", "_contexts", "_depth")
+    __slots__ = ("_binding", "_factories", "_contexts", "_depth")
 
-    def __init__(self, target: _HookedTarget, factories: list):
-        self._target = target
+    def __init__(self, binding: _Binding, factories: list):
+        self._binding = binding
         self._factories = factories
         self._contexts: Optional[_HookContexts] = None
         self._depth = 0
@@ -323,10 +302,10 @@ class _ChainRun:
             finally:
                 self._depth -= 1
             return
-        target = self._target
-        target._check_usable()
-        group = target._group
-        result = PromptResult(target._purpose, group, is_chain=True)
+        binding = self._binding
+        binding.check_usable("chain")
+        group = binding.group
+        result = PromptResult(binding.purpose, group, is_chain=True)
         self._contexts = _HookContexts(self._factories, result)
         self._depth = 1
         if group is not None:
@@ -342,8 +321,8 @@ class _ChainRun:
 
     async def saw(self, response) -> None:
         await self._contexts._result._add_response(response)
-        if self._target._group is not None:
-            await self._target._group._track(response)
+        if self._binding.group is not None:
+            await self._binding.group._track(response)
 
     async def abandon(self, error: BaseException) -> None:
         """The group exits while this chain is still open (its iteration was left
@@ -352,35 +331,43 @@ class _ChainRun:
             await self._contexts.__aexit__(type(error), error, error.__traceback__)
 
 
-class WrappedConversation(_HookedTarget):
+class _Wrapped:
+    """What wrapped models and conversations share: refusing to be copied with their
+    key into a pickle."""
+
+    __slots__ = ()
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled: it holds an API key; pickle the "
+            "model ID and purpose, and call LLM(datasette).model() again"
+        )
+
+
+class WrappedConversation(_Wrapped):
     """An llm async conversation whose every prompt and chain goes through the hooks."""
 
-    __slots__ = ("_conversation",)
+    __slots__ = ("_binding", "_conversation")
 
-    def __init__(self, target: _HookedTarget, conversation):
-        if getattr(conversation, "model", None) is not target._model:
+    def __init__(self, wrapped_model: "WrappedAsyncModel", conversation):
+        binding = wrapped_model._binding
+        if getattr(conversation, "model", None) is not binding.model:
             raise TypeError(
                 "WrappedConversation needs a conversation of the wrapped model's own llm "
                 "model: use wrapped_model.conversation()"
             )
-        super().__init__(
-            target._datasette, target._model, target._purpose, target._actor,
-            target._key, target._options, target._group,
-        )
+        self._binding = binding
         self._conversation = conversation
 
     def _target(self):
         conversation = self._conversation
-        if conversation.model is not self._model:
+        if conversation.model is not self._binding.model:
             raise RuntimeError(
-                f"This conversation's model was replaced after it was handed out for "
-                f"{self._model.model_id!r}; a key is only ever given to the model it was "
-                "resolved for"
+                "This conversation's model was replaced after it was handed out for "
+                f"{self._binding.model.model_id!r}; a key is only ever given to the model "
+                "it was resolved for"
             )
         return conversation
-
-    def _noun(self) -> str:
-        return "conversation"
 
     @property
     def conversation(self):
@@ -389,14 +376,26 @@ class WrappedConversation(_HookedTarget):
 
     @property
     def model_id(self) -> str:
-        return self._model.model_id
+        return self._binding.model.model_id
 
     @property
     def responses(self) -> list:
         return self._conversation.responses
 
+    def prompt(self, prompt: Optional[str] = None, **kwargs: Any):
+        """Like ``WrappedAsyncModel.prompt()``, with the conversation's history."""
+        return self._binding.prompt(self._target(), prompt, kwargs)
+
     def chain(self, prompt: Optional[str] = None, **kwargs: Any):
-        return self._chain(prompt, kwargs)
+        return self._binding.chain(self._target(), prompt, kwargs)
+
+    def __copy__(self):
+        raise TypeError(
+            "WrappedConversation cannot be copied: start another with model.conversation()"
+        )
+
+    def __deepcopy__(self, memo):
+        self.__copy__()
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -404,10 +403,13 @@ class WrappedConversation(_HookedTarget):
         return getattr(self._conversation, name)
 
     def __repr__(self):
-        return f"<WrappedConversation model_id={self.model_id!r} purpose={self._purpose!r}>"
+        return (
+            f"<WrappedConversation model_id={self.model_id!r} "
+            f"purpose={self._binding.purpose!r}>"
+        )
 
 
-class WrappedAsyncModel(_HookedTarget):
+class WrappedAsyncModel(_Wrapped):
     """An llm async model bound to a purpose, an actor, a key and default options.
 
     ``prompt()`` returns llm's ``AsyncResponse``; ``chain()`` llm's
@@ -416,38 +418,45 @@ class WrappedAsyncModel(_HookedTarget):
     ``copy.copy()`` and ``copy.deepcopy()`` return the same object (it cannot change).
     """
 
-    __slots__ = ()
+    __slots__ = ("_binding",)
 
-    def _target(self):
-        return self._model
+    def __init__(self, datasette, model, purpose, actor, key, options: Mapping, group):
+        self._binding = _Binding(datasette, model, purpose, actor, key, options, group)
 
     @property
     def model_id(self) -> str:
-        return self._model.model_id
+        return self._binding.model.model_id
 
     @property
     def model(self):
         """The llm async model object itself."""
-        return self._model
+        return self._binding.model
 
     @property
     def purpose(self) -> Optional[str]:
-        return self._purpose
+        return self._binding.purpose
 
     @property
     def actor(self) -> Optional[dict]:
-        return self._actor
+        return self._binding.actor
 
     @property
     def group(self):
-        return self._group
+        return self._binding.group
+
+    def prompt(self, prompt: Optional[str] = None, **kwargs: Any):
+        """Run one prompt through the ``llm_prompt_context`` hooks; await it for llm's
+        ``AsyncResponse`` (not yet generated: await its ``text()`` or iterate it)."""
+        binding = self._binding
+        return binding.prompt(binding.model, prompt, kwargs)
 
     def chain(self, prompt: Optional[str] = None, **kwargs: Any):
-        return self._chain(prompt, kwargs)
+        binding = self._binding
+        return binding.chain(binding.model, prompt, kwargs)
 
     def conversation(self, **kwargs: Any) -> WrappedConversation:
-        self._check_usable()
-        return WrappedConversation(self, self._model.conversation(**kwargs))
+        self._binding.check_usable("model")
+        return WrappedConversation(self, self._binding.model.conversation(**kwargs))
 
     def __copy__(self):
         return self
@@ -458,9 +467,9 @@ class WrappedAsyncModel(_HookedTarget):
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        return getattr(self._model, name)
+        return getattr(self._binding.model, name)
 
     def __repr__(self):
-        return f"<WrappedAsyncModel model_id={self.model_id!r} purpose={self._purpose!r}>"
+        return f"<WrappedAsyncModel model_id={self.model_id!r} purpose={self.purpose!r}>"
 
     __str__ = __repr__

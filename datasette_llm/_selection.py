@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping, NamedTuple, Optional
 
+from . import _assignments
 from ._catalog import Catalog
 from ._config import ROOT, LLMConfig
 from ._errors import HookResultError, ModelNotAllowedError, ModelNotFoundError
 from ._hooks import Implementations, call, resolve
 from ._keys import KeyResolver, KeySources, provider_secret_name
-from ._policy import Policy, Refusal
+from ._policy import Candidate, Policy, Refusal
 
 logger = logging.getLogger("datasette_llm")
 _FILTER_HOOK = "llm_filter_models"
@@ -36,8 +37,31 @@ class Choice(NamedTuple):
 class HookVerdict(NamedTuple):
     """What the ``llm_filter_models`` hooks made of the configured models."""
 
+    offered: list  # what configuration allows (allow/blocklists, keys), in llm's order
     kept: list  # the models every hook kept, in order
     removed_by: dict  # model ID -> the plugin whose hook removed it
+
+
+class Verdict(NamedTuple):
+    """One installed model, for one actor and purpose: allowed, or refused and why."""
+
+    model: Any
+    refusal: Optional[Refusal]  # None: listed by models() and handed out by model()
+
+
+class Explanation(NamedTuple):
+    """What ``models()`` and ``model()`` give one actor for one purpose, and why."""
+
+    verdicts: list  # every installed model: the listed ones first, in models() order
+    default: Optional[Any]  # the model model(purpose=...) hands out, or None
+    default_source: Optional[str]  # where that default came from
+    skipped_defaults: list  # SkippedDefault for each candidate tried before it
+
+
+class SkippedDefault(NamedTuple):
+    name: str  # the model name a default candidate gave
+    source: str  # where the candidate came from
+    why: str  # why it was not used
 
 
 class Selection:
@@ -94,16 +118,24 @@ class Selection:
         """The models that need no key or have one, with one key look-up per distinct
         set of sources (a listing of 300 models from 30 providers resolves 30 keys)."""
         await self.keys.read_for_listing(self._secret_names_for_listing(models))
-        has_key: dict = {}  # KeySources -> whether a key was found
+        keyed_ids = self.policy.keyed_model_ids()
+        has_key: dict = {}  # (needs_key, env var, configured names) -> a key was found
         kept = []
         for model in models:
-            sources = self.key_sources(model)
-            if sources is not None:
+            needs_key = model.needs_key
+            if needs_key:
+                names = (
+                    self.policy.secret_names(model.model_id, self.purpose)
+                    if model.model_id in keyed_ids
+                    else ()
+                )
+                sources = (needs_key, model.key_env_var, names)
                 found = has_key.get(sources)
                 if found is None:
-                    found = has_key[sources] = bool(
-                        await self.keys.key_for(sources, listing=True)
-                    )
+                    # every model of a listing is in this call's snapshot: registered
+                    found = has_key[sources] = bool(await self.keys.key_for(
+                        KeySources(names, needs_key, model.key_env_var, True), listing=True
+                    ))
                 if not found:
                     continue
             kept.append(model)
@@ -146,7 +178,7 @@ class Selection:
         implementations = Implementations(_FILTER_HOOK)
         removed_by: dict = {}
         if not implementations:
-            return HookVerdict(models, removed_by)
+            return HookVerdict(models, models, removed_by)
         arguments = {
             "datasette": self.datasette, "actor": self.actor, "purpose": self.purpose,
             "models": list(models),
@@ -167,7 +199,54 @@ class Selection:
         if implementations.wrappers:  # a wrapper may narrow the answer, never widen it
             wrappers = ", ".join(i.plugin_name for i in implementations.wrappers)
             kept = _narrowed(composed, kept, wrappers, removed_by)
-        return HookVerdict(kept, removed_by)
+        return HookVerdict(models, kept, removed_by)
+
+    async def explain(self) -> Explanation:
+        """Every installed model with the rule that refuses it here (or none), and the
+        default ``model()`` would hand out: built from the same rules and hook answers as
+        ``available()``, so the two cannot disagree. Keys are only checked, never used."""
+        verdict = await self._hook_verdict()
+        candidates = await self._default_candidates()
+        listed = self._ordered(verdict.kept, candidates)
+        listed_ids = {m.model_id for m in listed}
+        offered_ids = {m.model_id for m in verdict.offered}
+        refusals: dict = {}
+        for model in self.catalog.async_models:
+            if model.model_id in listed_ids:
+                continue
+            refusal = self.policy.refusal(model.model_id, self.purpose)
+            if refusal is None and model.model_id not in offered_ids:
+                refusal = self._no_key(model)
+            if refusal is None:
+                plugin = verdict.removed_by.get(model.model_id, "a plugin")
+                refusal = Refusal(
+                    f"hook:{plugin}", f"the llm_filter_models hook of {plugin} excluded it"
+                )
+            refusals[model.model_id] = Verdict(model, refusal)
+        default = default_source = None
+        skipped = []
+        for name, source in candidates:
+            model = self.catalog.get(name)
+            if model is not None and model.model_id in listed_ids:
+                default, default_source = model, source
+                break
+            why = (
+                "not an installed model" if model is None
+                else f"refused by {refusals[model.model_id].refusal.rule}: "
+                f"{refusals[model.model_id].refusal.reason}"
+            )
+            skipped.append(SkippedDefault(name, source, why))
+        return Explanation(
+            [Verdict(m, None) for m in listed] + list(refusals.values()),
+            default, default_source, skipped,
+        )
+
+    def _no_key(self, model) -> Refusal:
+        return Refusal(
+            f"{ROOT}.require_keys",
+            "no API key is configured for it (set the datasette-secrets secret "
+            f"{provider_secret_name(model.needs_key)}, or a key in the config)",
+        )
 
     # Handing out one model
 
@@ -207,7 +286,7 @@ class Selection:
         ) + ": " + "; ".join(problems)
         if all("is not an installed model" in p for p in problems):
             raise ModelNotFoundError(message)
-        raise ModelNotAllowedError(candidates[0][0], "default", message)
+        raise ModelNotAllowedError(candidates[0].name, "default", message)
 
     def _choice(self, model, key: Optional[str]) -> Choice:
         return Choice(model, key, self.policy.options_for(model.model_id, self.purpose))
@@ -236,11 +315,7 @@ class Selection:
             return refusal, None
         key = await self.key_for(model)
         if key is None and model.needs_key and self.config.require_keys:
-            return Refusal(
-                f"{ROOT}.require_keys",
-                "no API key is configured for it (set the datasette-secrets secret "
-                f"{provider_secret_name(model.needs_key)}, or a key in the config)",
-            ), None
+            return self._no_key(model), None
         if Implementations(_FILTER_HOOK):
             verdict = await self._hook_verdict()
             if model.model_id not in {kept.model_id for kept in verdict.kept}:
@@ -260,15 +335,32 @@ class Selection:
             f"[{refusal.rule}]",
         )
 
-    async def _default_candidates(self) -> list[tuple[str, str]]:
-        """Default model names in the order they are tried: hook answers, then config."""
+    async def _default_candidates(self) -> list[Candidate]:
+        """Default model names in the order they are tried, each with where it came
+        from: hook answers, the purpose's assignment on /-/llm, then config."""
         if self._defaults is None:
-            self._defaults = await self._hook_defaults() + self.policy.configured_default(
-                self.purpose
+            self._defaults = (
+                await self._hook_defaults()
+                + await self._assigned_default()
+                + self.policy.configured_default(self.purpose)
             )
         return self._defaults
 
-    async def _hook_defaults(self) -> list[tuple[str, str]]:
+    async def _assigned_default(self) -> list[Candidate]:
+        if self.purpose is None:
+            return []
+        assignment = (
+            await _assignments.current(self.datasette, self.config.assignments_database)
+        ).get(self.purpose)
+        if assignment is None:
+            return []
+        return [Candidate(
+            assignment.model_id,
+            f"the assignment on /-/llm by {assignment.assigned_by or 'an unnamed actor'} "
+            f"at {assignment.assigned_at}",
+        )]
+
+    async def _hook_defaults(self) -> list[Candidate]:
         implementations = Implementations(_DEFAULT_HOOK)
         if not implementations:
             return []
@@ -285,7 +377,7 @@ class Selection:
                         _DEFAULT_HOOK, plugin_name,
                         f"returned {type(answer).__name__}, expected a model ID string or None",
                     )
-                found.append((answer, f"the llm_default_model hook of {plugin_name}"))
+                found.append(Candidate(answer, f"the llm_default_model hook of {plugin_name}"))
             return found
 
         return await implementations.run_async(arguments, answers)

@@ -127,6 +127,12 @@ async def _check_enforcement(config, secrets, denied, preferences, whole_list_ru
                 for purpose in PURPOSES + [None]:
                     listed = [m.model_id for m in await llm.models(actor=actor, purpose=purpose)]
                     assert len(listed) == len(set(listed))
+                    # The /-/llm page's explanation agrees with the listing
+                    explanation = await llm._explain(actor=actor, purpose=purpose)
+                    explained = [v.model.model_id for v in explanation.verdicts if v.refusal is None]
+                    assert explained == listed
+                    refused = {v.model.model_id for v in explanation.verdicts if v.refusal}
+                    assert refused.isdisjoint(listed)
                     for model_id in MODEL_IDS:
                         try:
                             await llm.model(model_id, purpose=purpose, actor=actor)
@@ -137,8 +143,9 @@ async def _check_enforcement(config, secrets, denied, preferences, whole_list_ru
                     try:
                         default = await llm.model(purpose=purpose, actor=actor)
                     except ModelNotFoundError:
-                        pass
+                        assert explanation.default is None
                     else:
+                        assert explanation.default.model_id == default.model_id
                         assert default.model_id in listed
                         # the effective default is listed first
                         assert listed[0] == default.model_id

@@ -1,55 +1,57 @@
-"""Sample data for the demo in ``demo/datasette.yaml``: not an example to copy.
+"""The demo's own plugin (``demo/datasette.yaml``): not an example to copy.
 
-When configured, it attaches an in-memory database (``demo`` by default) at startup,
-before the example plugins' own startup hooks run, holding a few ``articles`` to
-summarise and the tables of the per-user model plugins, with the ``root`` actor allowed
-the ``echo`` model. Without config it does nothing.
+When configured it creates an in-memory ``demo`` database at startup with sample
+articles and the tables of the per-user model plugins, offers demo personas to sign in
+as (``/-/demo-personas``, only if ``personas`` are configured) and prints a guide of
+what to try once the server is up (``guide: true``). Without config it does nothing.
 """
 
 from __future__ import annotations
 
 from datasette import hookimpl
 
-PLUGIN = "datasette-llm-example-demo-data"
+from . import _data
+from ._config import Config
+from ._guide import GUIDE, guide_after_startup
+from ._personas import PATH as PERSONAS_PATH
+from ._personas import personas_view
 
-SQL = """
-create table if not exists articles (
-    id integer primary key,
-    title text,
-    body text
-);
-insert or ignore into articles (id, title, body) values
-    (1, 'Pelicans return to the bay',
-     'After a decade away, brown pelicans have been seen nesting on the islands of the bay again, which volunteers credit to cleaner water.'),
-    (2, 'Library extends opening hours',
-     'The central library will open until ten on weekday evenings from next month, after a survey found most visitors come after work.'),
-    (3, 'New cycle lane opens',
-     'A protected cycle lane now links the station to the university, replacing a stretch of road that saw frequent collisions.');
-create table if not exists llm_user_models (
-    actor_id text not null,
-    model_id text not null,
-    primary key (actor_id, model_id)
-);
-insert or ignore into llm_user_models (actor_id, model_id) values ('root', 'echo');
-create table if not exists llm_user_prefs (
-    actor_id text primary key,
-    model_id text not null
-);
-"""
+__all__ = ["GUIDE", "Config"]
 
 
 @hookimpl(tryfirst=True)
 def startup(datasette):
-    config = datasette.plugin_config(PLUGIN)
+    config = Config.of(datasette)  # also: a config mistake stops Datasette at startup
     if config is None:
         return None
-    name = config.get("database", "demo")
-    if name not in datasette.databases:
+    created = config.database not in datasette.databases
+    if created:
         # Attached now, not in the coroutine: other plugins' startup hooks look for it
-        datasette.add_memory_database(name)
-    db = datasette.get_database(name)
+        datasette.add_memory_database(config.database)
+    db = datasette.get_database(config.database)
 
     async def fill():
-        await db.execute_write_script(SQL)
+        await _data.fill(db, config.personas, afresh=created)
 
     return fill
+
+
+@hookimpl
+def register_routes():
+    return [(rf"^{PERSONAS_PATH}$", personas_view)]
+
+
+@hookimpl
+def menu_links(datasette):
+    config = Config.of(datasette)
+    if config is not None and config.personas:
+        return [{"href": datasette.urls.path(PERSONAS_PATH), "label": "Demo personas"}]
+    return []
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    config = Config.of(datasette)
+    if config is None or not config.guide:
+        return None
+    return guide_after_startup

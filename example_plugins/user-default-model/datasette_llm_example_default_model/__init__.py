@@ -110,6 +110,14 @@ def register_routes():
     return [(r"^/-/llm-preference$", preference_view)]
 
 
+@hookimpl
+def menu_links(datasette, actor):
+    # In Datasette's menu for signed-in actors, once the plugin is configured
+    if actor and actor.get("id") is not None and Config.of(datasette) is not None:
+        return [{"href": datasette.urls.path("/-/llm-preference"), "label": "Your default model"}]
+    return []
+
+
 async def preference_view(datasette, request):
     config = Config.of(datasette)
     if config is None:
@@ -140,9 +148,12 @@ async def preference_view(datasette, request):
         effective = (await llm.model(actor=request.actor)).model_id
     except ModelNotFoundError:
         effective = None
+    preference = await get_preference(datasette, config, actor_id)
     context = {
         "models": models,
-        "preference": await get_preference(datasette, config, actor_id),
+        "preference": preference,
+        # A stored preference policy no longer allows: datasette-llm skips it
+        "ignored_preference": preference if preference and preference not in available else None,
         "effective": effective,
         "error": error,
     }

@@ -172,3 +172,34 @@ async def test_custom_table_created_at_startup(make_datasette, models, db_path):
     assert await ds.get_database("data").table_exists("prefs")
     assert (await post_form(ds, {"model_id": "fancy"}, "bob")).status_code == 302
     assert (await LLM(ds).model(actor={"id": "bob"})).model_id == "fancy"
+
+
+async def test_a_preference_no_longer_allowed_is_ignored_and_the_page_says_so(
+    make_datasette, models, db_path
+):
+    ds = await make_datasette()
+    prefer(db_path, "alice", "retired")  # blocked by the configuration
+    page = await ds.client.get(PAGE, cookies=cookies_for(ds, "alice"))
+    assert page.status_code == 200
+    assert (
+        "Your saved default,\n  retired, is no longer available to you, so it is ignored."
+        in page.text
+    )
+    assert effective(page.text) == "house"
+    assert 'value="retired"' not in page.text
+    # An allowed preference gets no such message
+    prefer(db_path, "alice", "fancy")
+    page = await ds.client.get(PAGE, cookies=cookies_for(ds, "alice"))
+    assert "ignored-preference" not in page.text
+
+
+async def test_the_page_is_in_the_menu_for_signed_in_actors(make_datasette, models):
+    ds = await make_datasette()
+    link = f'href="{PAGE}"'
+    assert link in (await ds.client.get("/", cookies=cookies_for(ds, "alice"))).text
+    assert link not in (await ds.client.get("/")).text
+    unconfigured = await make_datasette(configured=False)
+    assert (
+        link
+        not in (await unconfigured.client.get("/", cookies=cookies_for(unconfigured, "alice"))).text
+    )

@@ -1,0 +1,109 @@
+"""Purpose assignments: the default model an admin chose for a purpose on ``/-/llm``.
+
+Stored in Datasette's internal database (``--internal FILE`` makes it persistent and
+shared between processes), or in the database the config names as
+``assignments_database`` (Datasette 0.65 has no persistent internal database). An
+assignment takes precedence over ``purposes.<name>.model``; it never widens the
+allow/blocklists: ``model()`` checks it like any other default.
+
+``model()`` runs often and the table rarely changes, so each process keeps what it
+read for ``REFRESH_SECONDS``: a change made by this process is seen at once, one made by
+another process sharing the database within that time.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import NamedTuple, Optional
+
+TABLE = "datasette_llm_assignments"
+REFRESH_SECONDS = 2.0
+_SCHEMA = f"""
+create table if not exists {TABLE} (
+    purpose text primary key,
+    model_id text not null,
+    assigned_by text,
+    assigned_at text not null
+)
+"""
+
+
+class Assignment(NamedTuple):
+    purpose: str
+    model_id: str
+    assigned_by: Optional[str]  # the actor ID of the admin who assigned it
+    assigned_at: str  # UTC, ISO 8601
+
+
+class _Read(NamedTuple):
+    at: float  # time.monotonic() of the read
+    assignments: dict  # purpose -> Assignment
+
+
+_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # datasette -> _Read
+
+
+def database(datasette, database_name: Optional[str]):
+    """The database assignments live in: the configured one, else the internal one."""
+    if database_name:
+        return datasette.get_database(database_name)
+    if hasattr(datasette, "get_internal_database"):  # Datasette 1.0 alphas
+        return datasette.get_internal_database()
+    return datasette.get_database("_internal")  # Datasette 0.65: in memory
+
+
+async def create_table(datasette, database_name: Optional[str]) -> None:
+    await database(datasette, database_name).execute_write(_SCHEMA)
+
+
+async def current(datasette, database_name: Optional[str]) -> dict:
+    """Every assignment, by purpose (read at most every ``REFRESH_SECONDS``)."""
+    read = _cache.get(datasette)
+    now = time.monotonic()
+    if read is None or now - read.at > REFRESH_SECONDS:
+        read = _Read(now, await _read_all(datasette, database_name))
+        _cache[datasette] = read
+    return read.assignments
+
+
+async def _read_all(datasette, database_name: Optional[str]) -> dict:
+    from datasette.utils import sqlite3
+
+    try:
+        rows = await database(datasette, database_name).execute(
+            f"select purpose, model_id, assigned_by, assigned_at from {TABLE}"
+        )
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return {}
+        raise
+    return {row[0]: Assignment(*row) for row in rows.rows}
+
+
+async def assign(datasette, database_name, purpose: str, model_id: str, actor_id) -> Assignment:
+    """Store an assignment (checked against policy by the caller) and see it at once."""
+    from datetime import datetime, timezone
+
+    assignment = Assignment(
+        purpose, model_id, actor_id,
+        datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    db = database(datasette, database_name)
+    await db.execute_write(_SCHEMA)
+    await db.execute_write(
+        f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
+        "values (?, ?, ?, ?)",
+        list(assignment),
+    )
+    _cache.pop(datasette, None)
+    return assignment
+
+
+async def clear(datasette, database_name, purpose: str) -> bool:
+    """Remove a purpose's assignment; true if there was one."""
+    db = database(datasette, database_name)
+    await db.execute_write(_SCHEMA)
+    cursor = await db.execute_write(f"delete from {TABLE} where purpose = ?", [purpose])
+    _cache.pop(datasette, None)
+    return bool(getattr(cursor, "rowcount", 0))
