@@ -21,7 +21,10 @@ def news(tmp_path):
     conn.execute("create table articles (id integer primary key, title text, body text)")
     conn.executemany(
         "insert into articles values (?, ?, ?)",
-        [(i, f"Article {i}", f"The body of article {i}.") for i in range(1, ROWS + 1)],
+        [
+            (i, f"Article {i}", f"Article {i} is about topic {i}. It says more after that.")
+            for i in range(1, ROWS + 1)
+        ],
     )
     conn.commit()
     conn.close()
@@ -30,7 +33,7 @@ def news(tmp_path):
         json.dumps(
             {
                 "plugins": {
-                    "datasette-llm": {"purposes": {"enrichments": {"model": "echo"}}},
+                    "datasette-llm": {"purposes": {"enrichments": {"model": "demo-summarise"}}},
                     "datasette-llm-example-enrichments": {"concurrency": 2},
                 }
             }
@@ -44,7 +47,8 @@ async def test_enrich_a_filtered_table_from_its_actions_menu(
     browser_page, datasette_server, news, tmp_path
 ):
     db_path, config = news
-    server = datasette_server(db_path, "-c", config, "--root")
+    # demo-summarise answers with the text's first sentence, a word every 50 ms
+    server = datasette_server(db_path, "-c", config, "--root", env={"DEMO_MODELS_DELAY": "0.05"})
     page = browser_page
     await page.context.add_cookies([server.actor_cookie({"id": "root"})])
 
@@ -55,33 +59,38 @@ async def test_enrich_a_filtered_table_from_its_actions_menu(
     await page.click("text=Enrich with an LLM")
 
     await page.wait_for_selector("form.llm-enrich")
-    assert await page.text_content("#model-that-runs") == "echo"
+    assert await page.text_content("#model-that-runs") == "demo-summarise"
     rows_choice = " ".join((await page.text_content("fieldset")).split())
     assert "The rows of the view you came from, where id ≤ 20: 20 rows" in rows_choice
     assert "Every row of articles: 30 rows" in rows_choice
-    # echo answers a prompt of the form {"raw": ...} with the raw text
-    await page.fill("#template", '{{"raw": "In short: {title} ({body})"}}')
+    await page.fill("#template", "Summarise this in one sentence: {body}")
     await page.fill("#output_column", "summary")
     await page.screenshot(path=tmp_path / "2-form.png", full_page=True)
     await page.click("input[type=submit][value='Start the enrichment']")
 
-    # The job page: the bar fills up, then the page says it finished
-    await page.wait_for_selector("#job-bar")
-    await page.wait_for_function("document.getElementById('job-percent').textContent === '100%'")
+    # The job page: the bar fills up while we watch (the page polls the job's JSON),
+    # then the page says it finished
+    await page.wait_for_function(
+        """() => {
+            const shown = document.getElementById("job-percent");
+            return shown && !["0%", "100%"].includes(shown.textContent);
+        }"""
+    )
+    await page.screenshot(path=tmp_path / "3-job-running.png", full_page=True)
     await page.wait_for_selector("text=Finished: 20 rows done")
+    assert "Finished: 20 rows done" in await page.text_content("#job-state")
+    assert await page.text_content("#job-percent") == "100%"
     assert await page.get_attribute("#job-bar", "aria-valuenow") == "100"
     assert await page.text_content("#job-done") == "20"
     assert await page.text_content("#job-failed") == "0"
     assert await page.text_content("#job-remaining") == "0"
-    await page.screenshot(path=tmp_path / "3-job-finished.png", full_page=True)
+    await page.screenshot(path=tmp_path / "4-job-finished.png", full_page=True)
 
     # The values are in the table
     await page.click("text=See them in articles")
     await page.wait_for_selector("table.rows-and-columns")
-    assert await page.text_content("td.col-summary >> nth=0") == (
-        "In short: Article 1 (The body of article 1.)"
-    )
-    await page.screenshot(path=tmp_path / "4-table-with-values.png", full_page=True)
+    assert await page.text_content("td.col-summary >> nth=0") == "Article 1 is about topic 1."
+    await page.screenshot(path=tmp_path / "5-table-with-values.png", full_page=True)
     conn = sqlite3.connect(db_path)
     filled = conn.execute("select count(*) from articles where summary is not null").fetchone()
     conn.close()

@@ -79,8 +79,9 @@ async def test_the_form_names_the_model_that_will_run(make_datasette):
     )
     assert '<option value="echo">echo</option>' in page.text
     assert 'The model that will run: <strong id="model-that-runs">summariser</strong>' in page.text
-    # The template starts from the table's text columns, the output column is not "id"
-    assert "{title}\n{body}</textarea>" in page.text
+    # The template starts from the text column with the longest values, the output
+    # column is not "id"
+    assert ">Summarise this in one sentence:\n\n{body}</textarea>" in page.text
     assert 'name="output_column" value="summary"' in page.text
 
 
@@ -249,7 +250,8 @@ async def test_update_row_without_alter_table_fills_existing_columns_only(make_d
 
 
 async def test_no_model_available_is_refused_before_the_column_is_added(make_datasette, db_path):
-    ds = await make_datasette({"default_model": "echo", "blocked_models": ["echo"]})
+    # Only the default is allowed (models: []), and it is blocked
+    ds = await make_datasette({"default_model": "echo", "models": [], "blocked_models": ["echo"]})
     page = await ds.client.get(FORM, cookies=cookies_for(ds, "root"))
     assert "No model is available to you for enrichments" in page.text
     assert 'value="Start the enrichment" disabled' in page.text

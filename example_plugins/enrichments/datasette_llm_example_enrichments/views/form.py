@@ -13,12 +13,13 @@ import logging
 from typing import Optional
 
 from datasette import Forbidden, Response
-from datasette.utils import tilde_decode
+from datasette.utils import escape_sqlite, tilde_decode
 from datasette.utils.asgi import NotFound
 
 from datasette_llm import LLM, KeyUnavailableError, ModelNotFoundError
 
 from .. import _runner
+from .._database import select
 from .._paths import form_path, job_path
 from .._permissions import refusal
 from .._rows import (
@@ -62,15 +63,16 @@ async def enrich_form_view(datasette, request):
     primary_keys = await db.primary_keys(table) or ["rowid"]
     filters = filter_querystring(request.query_string)
     models, default_model_id = await _models(datasette, request.actor)
-    form = {
-        "template": _default_template(columns, primary_keys),
-        "output_column": DEFAULT_OUTPUT_COLUMN,
-        "model": default_model_id or (models[0] if models else None),
-        "rows": "filtered" if filters else "all",
-        "skip_filled": True,
-    }
     error, status = None, 200
-    if request.method == "POST":
+    if request.method != "POST":
+        form = {
+            "template": await _default_template(db, table, columns, primary_keys),
+            "output_column": DEFAULT_OUTPUT_COLUMN,
+            "model": default_model_id or (models[0] if models else None),
+            "rows": "filtered" if filters else "all",
+            "skip_filled": True,
+        }
+    else:
         posted = await request.post_vars()
         form = {
             "template": posted.get("template", ""),
@@ -195,12 +197,18 @@ def _no_model_message() -> str:
     )
 
 
-def _default_template(columns, primary_keys) -> str:
-    """A starting template: summarise the text columns that are not keys."""
-    candidates = [c for c in columns if c.name not in primary_keys]
-    text = [c for c in candidates if (c.type or "").upper() == "TEXT"]
-    chosen = (text or candidates or columns)[:3]
-    return DEFAULT_INSTRUCTION + "\n\n" + "\n".join("{" + c.name + "}" for c in chosen)
+async def _default_template(db, table: str, columns, primary_keys) -> str:
+    """A starting template: summarise the text column with the longest values (over the
+    first 100 rows), else the first column that is not a key."""
+    others = [c for c in columns if c.name not in primary_keys] or columns
+    text = [c.name for c in others if (c.type or "").upper() == "TEXT"]
+    chosen = text[0] if text else others[0].name
+    if len(text) > 1:
+        lengths = ", ".join(f"avg(length({escape_sqlite(name)}))" for name in text)
+        sample = f"select * from {escape_sqlite(table)} limit 100"
+        (row,) = await select(db, f"select {lengths} from ({sample})")
+        chosen = max(zip(text, row.values()), key=lambda pair: pair[1] or 0)[0]
+    return f"{DEFAULT_INSTRUCTION}\n\n{{{chosen}}}"
 
 
 async def _row_counts(datasette, actor, database, table, filters) -> dict:
