@@ -7,6 +7,7 @@ from datasette import hookimpl
 from ._catalog import Catalog
 from ._config import plugin_config
 from ._config_check import check_options, log_warnings_once
+from ._key_pages import key_page
 from ._keys import provider_secret_name
 
 
@@ -20,10 +21,13 @@ def register_secrets(datasette):
     secrets = {}
     for needs_key, env_var in Catalog.current().providers().items():
         name = provider_secret_name(needs_key)
+        page = key_page(needs_key)
         secrets[name] = Secret(
             name=name,
             description=f"API key for {needs_key} models"
             + (f" (llm also reads {env_var})" if env_var else ""),
+            obtain_url=page.url if page else None,
+            obtain_label=page.label if page else None,
         )
     for name in plugin_config(datasette).key_names():
         if name not in secrets:

@@ -318,3 +318,21 @@ async def test_names_resolve_exactly_as_llm_resolves_them(datasette_llm_config):
         finally:
             llm_pm.unregister(name="test-later-aliases")
     assert expected == "third"
+
+
+@pytest.mark.parametrize("catch", ["llm.UnknownModelError", "KeyError", "ModelNotFoundError"])
+async def test_an_unknown_model_is_caught_as_llm_code_expects(datasette_llm_config, models, catch):
+    import llm
+
+    caught = {"llm.UnknownModelError": llm.UnknownModelError, "KeyError": KeyError,
+              "ModelNotFoundError": ModelNotFoundError}[catch]
+    ds = await datasette_llm_config({})
+    with pytest.raises(caught) as info:
+        await LLM(ds).model("gpt-nonexistent")
+    assert str(info.value).startswith("Unknown model 'gpt-nonexistent'")  # not quoted
+    with pytest.raises(caught):
+        async with LLM(ds).group("gpt-nonexistent"):
+            pass
+    ds_blocked = await datasette_llm_config({"blocked_models": ["m-a"]})
+    with pytest.raises(caught):  # a refusal is a ModelNotFoundError too
+        await LLM(ds_blocked).model("m-a")
