@@ -1,6 +1,6 @@
 """How much datasette-llm adds on top of raw llm: ``python benchmarks/run.py``.
 
-Every row of the table in issue 5 is measured against raw ``llm`` in the same process.
+Every row of the table is measured against raw ``llm`` in the same process.
 Both sides run the same operations in small batches, interleaved and alternating which
 goes first, so that other load on the machine falls on both alike; each batch is timed
 in CPU time (``time.process_time``, which includes Datasette's SQL threads) with the

@@ -1,4 +1,4 @@
-"""Counting assertions behind the performance targets of issue 5 (no timing here: the
+"""Counting assertions behind the performance targets (no timing here: the
 timings are ``python benchmarks/run.py``).
 
 - each public call enumerates llm's registry once, never more (the secret look-ups and
