@@ -92,3 +92,16 @@ def test_every_example_plugin_is_installed():
         except metadata.PackageNotFoundError:
             missing.append(name)
     assert not missing, f"example plugins not installed in this env: {missing}"
+
+
+def test_the_tested_datasette_llm_is_the_installed_wheel():
+    """tox installs the built wheel (what users install): the tests must import it, not
+    the checkout (a conftest.py at the repository root would put the checkout first on
+    sys.path)."""
+    if not os.environ.get("EXPECT_LLM"):
+        pytest.skip("EXPECT_LLM is not set (only tox envs install the wheel)")
+    import datasette_llm
+
+    location = Path(datasette_llm.__file__).resolve().parent
+    assert location != ROOT / "datasette_llm", f"datasette_llm was imported from the checkout"
+    assert "site-packages" in location.parts, location
