@@ -17,6 +17,9 @@ import time
 import weakref
 from typing import NamedTuple, Optional
 
+from ._config import ROOT
+from ._errors import ConfigError
+
 TABLE = "datasette_llm_assignments"
 REFRESH_SECONDS = 2.0
 _SCHEMA = f"""
@@ -54,7 +57,21 @@ def database(datasette, database_name: Optional[str]):
 
 
 async def create_table(datasette, database_name: Optional[str]) -> None:
-    await database(datasette, database_name).execute_write(_SCHEMA)
+    """Create the table (at startup, so that reads find it); a configured database that
+    is not attached or not writable is a ``ConfigError``."""
+    path = f"{ROOT}.assignments_database"
+    try:
+        db = database(datasette, database_name)
+    except KeyError:
+        attached = ", ".join(repr(name) for name in datasette.databases) or "none"
+        raise ConfigError(
+            path, f"no attached database is named {database_name!r} (attached: {attached})"
+        ) from None
+    if not db.is_mutable:
+        raise ConfigError(
+            path, f"the database {database_name!r} is immutable; assignments need a writable one"
+        )
+    await db.execute_write(_SCHEMA)
 
 
 async def current(datasette, database_name: Optional[str]) -> dict:

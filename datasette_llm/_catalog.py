@@ -95,6 +95,19 @@ class Catalog:
             model = self._names().get(name)
         return model
 
+    def aliases(self, model_id: str) -> list[str]:
+        """The aliases llm knows for the async model with this ID (its plugin's and
+        ``llm aliases set``), in llm's order; those another model's ID or an earlier
+        alias has taken resolve elsewhere and are left out."""
+        names = self._names()
+        return list(dict.fromkeys(
+            alias
+            for entry in self._entries
+            if entry.async_model is not None and entry.async_model.model_id == model_id
+            for alias in entry.aliases
+            if getattr(names.get(alias), "model_id", None) == model_id
+        ))
+
     def canonical(self, name: str) -> str:
         """The model ID for an ID or alias; unknown names are returned as they are."""
         model = self.get(name)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
+from . import _assignments
 from ._catalog import Catalog
 from ._config import plugin_config
 from ._config_check import check_options, log_warnings_once
 from ._keys import provider_secret_name
+from .admin._hooks import (  # noqa: F401  (the /-/llm page and `datasette llm status`)
+    llm_admin_permission,
+    menu_links,
+    prepare_jinja2_environment,
+    register_commands,
+    register_routes,
+    skip_csrf,
+)
 
 
 @hookimpl
@@ -39,5 +48,6 @@ def startup(datasette):
         catalog = Catalog.current()
         check_options(config, catalog)
         log_warnings_once(datasette, config, catalog)
+        await _assignments.create_table(datasette, config.assignments_database)
 
     return check
