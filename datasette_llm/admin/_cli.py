@@ -145,5 +145,5 @@ def _purpose_lines(purpose: dict) -> list:
 def _item(text: str, indent: int = 2) -> str:
     return textwrap.fill(
         text, width=100, initial_indent=" " * indent + "- ",
-        subsequent_indent=" " * (indent + 2),
+        subsequent_indent=" " * (indent + 2), break_on_hyphens=False, break_long_words=False,
     )

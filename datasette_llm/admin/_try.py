@@ -29,7 +29,7 @@ MAX_PROMPT_CHARS = 4000
 # OpenAI's "Incorrect API key provided: sk-proj-****abcd" shows), and long unbroken runs
 # of letters, digits and dashes.
 _KEY_SHAPED = re.compile(
-    r"\b(?:sk|pk|rk|key|api|token|bearer)[-_][\w\-*.]{3,}|[\w\-*]{24,}", re.IGNORECASE
+    r"\b(?:sk|pk|rk|key|api|token|bearer)[-_][\w\-*]{3,}|[\w\-*]{24,}", re.IGNORECASE
 )
 
 
