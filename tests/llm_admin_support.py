@@ -35,16 +35,20 @@ async def started(llm_config: dict, *, plugins=None, **kwargs):
     return ds
 
 
-async def form_post(ds, path: str, data: dict, actor_id: str, page: str = "/-/llm"):
-    """POST ``data`` as the form on ``page`` does, with its CSRF token (Datasette 0.65 and
-    1.0a23 check it; later alphas check Sec-Fetch-Site, which a test client never sends)."""
-    cookies = signed_in(ds, actor_id)
-    response = await ds.client.get(page, cookies=cookies)
-    assert response.status_code == 200, response.text
-    token = re.search(r'name="csrftoken" value="([^"]*)"', response.text).group(1)
-    if "ds_csrftoken" in response.cookies:
-        cookies["ds_csrftoken"] = response.cookies["ds_csrftoken"]
-    return await ds.client.post(path, data={**data, "csrftoken": token}, cookies=cookies)
+async def form_post(ds, path: str, data: dict, actor_id, headers=None, page_as="root"):
+    """POST ``data`` as a form of /-/llm does, with its CSRF token (Datasette 0.65 and
+    1.0a23 check it; later alphas check Sec-Fetch-Site, which a test client never sends).
+    The token comes from the page as ``page_as``: it belongs to the browser, not to an
+    actor."""
+    page = await ds.client.get("/-/llm", cookies=signed_in(ds, page_as))
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="csrftoken" value="([^"]*)"', page.text).group(1)
+    cookies = signed_in(ds, actor_id) if actor_id else {}
+    if "ds_csrftoken" in page.cookies:
+        cookies["ds_csrftoken"] = page.cookies["ds_csrftoken"]
+    return await ds.client.post(
+        path, data={**data, "csrftoken": token}, cookies=cookies, headers=headers
+    )
 
 
 def events(body: str) -> list:

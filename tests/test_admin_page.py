@@ -213,6 +213,7 @@ async def test_aliases(llm_user_dir):
     import llm
 
     llm.set_alias("short-m", "m")
+    llm.set_alias("m2", "m")  # an alias another model's ID takes: it means that model
     ds = await started({})
     data = (await ds.client.get("/-/llm.json", cookies=signed_in(ds, "root"))).json()
     aliases = {m["model"]: m["aliases"] for m in data["models"] if m["model"] in ("m", "m2")}

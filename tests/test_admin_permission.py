@@ -19,10 +19,12 @@ ENDPOINTS = [
 ]
 
 
-async def request(ds, method, path, kwargs, cookies):
+async def request(ds, method, path, kwargs, who):
     if method == "GET":
-        return await ds.client.get(path, cookies=cookies)
-    return await ds.client.post(path, cookies=cookies, **kwargs)
+        return await ds.client.get(path, cookies=signed_in(ds, who) if who else {})
+    if "data" in kwargs:  # a form: with its CSRF token, so the permission is what refuses
+        return await form_post(ds, path, kwargs["data"], who, headers=kwargs.get("headers"))
+    return await ds.client.post(path, cookies=signed_in(ds, who) if who else {}, **kwargs)
 
 
 @pytest.mark.llm_models(FakeModel("m"))
@@ -32,8 +34,7 @@ async def test_anonymous_and_other_actors_get_403(
     llm_models, method, path, kwargs, who
 ):
     ds = await started(CONFIG)
-    cookies = signed_in(ds, who) if who else {}
-    response = await request(ds, method, path, kwargs, cookies)
+    response = await request(ds, method, path, kwargs, who)
     assert response.status_code == 403
     assert "llm-admin permission" in response.text
     assert llm_models["m"].prompts == []  # nothing was sent for them
@@ -77,8 +78,14 @@ async def test_granted_in_config():
     ds = await started(CONFIG, **grant({"llm-admin": {"id": "alice"}}))
     assert (await ds.client.get("/-/llm", cookies=signed_in(ds, "alice"))).status_code == 200
     assert (await ds.client.get("/-/llm", cookies=signed_in(ds, "bob"))).status_code == 403
-    response = await form_post(ds, "/-/llm/assign", {"purpose": "p", "model": "m"}, "alice")
+    response = await form_post(
+        ds, "/-/llm/assign", {"purpose": "p", "model": "m"}, "alice", page_as="alice"
+    )
     assert response.status_code == 302
+    # A block replaces the default, on both Datasette lines: root is in it or not
+    assert (await ds.client.get("/-/llm", cookies=signed_in(ds, "root"))).status_code == 403
+    ds = await started(CONFIG, **grant({"llm-admin": {"id": ["root", "alice"]}}))
+    assert (await ds.client.get("/-/llm", cookies=signed_in(ds, "root"))).status_code == 200
 
 
 @pytest.mark.llm_models(FakeModel("m"))

@@ -11,15 +11,14 @@ from datasette import hookimpl
 from datasette_llm import KeyUnavailableError
 from datasette_llm import _assignments
 from datasette_llm.testing import FakeModel
-from llm_admin_support import events, form_post, named_plugin, signed_in, started  # noqa: F401
+from llm_admin_support import events, form_post, named_plugin, started  # noqa: F401
 
 STREAM = {"accept": "text/event-stream"}
 
 
 async def try_it(ds, purpose, prompt, actor_id="root"):
-    return await ds.client.post(
-        "/-/llm/try", data={"purpose": purpose or "", "prompt": prompt},
-        headers=STREAM, cookies=signed_in(ds, actor_id),
+    return await form_post(
+        ds, "/-/llm/try", {"purpose": purpose or "", "prompt": prompt}, actor_id, headers=STREAM
     )
 
 

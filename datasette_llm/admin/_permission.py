@@ -6,13 +6,14 @@
 
       permissions:
         llm-admin:
-          id: alice
+          id: [root, alice]   # a block replaces the default: list root to keep it
 
 - Datasette 0.65 has no actions: a ``permission_allowed`` implementation answers for
-  ``llm-admin``. The actor ``root`` has it (as 0.65 grants root ``permissions-debug``),
-  anyone else only through an allow block of the same shape at the top level of
-  ``metadata.yaml`` (0.65 keeps everything in metadata), so the block moves unchanged to
-  ``datasette.yaml`` on upgrade.
+  ``llm-admin``, from an allow block of the same shape at the top level of
+  ``metadata.yaml`` (0.65 keeps everything in metadata; the block moves unchanged to
+  ``datasette.yaml`` on upgrade). Without a block the actor ``root`` has it (as 0.65
+  grants root ``permissions-debug``). With one, the block alone decides, for root too,
+  as Datasette 1.0 does with its ``permissions`` blocks.
 
 Which line is running is decided once, by whether Datasette has the hook.
 """
@@ -50,11 +51,11 @@ else:
     def llm_admin_permission(datasette, actor, action):
         if action != LLM_ADMIN:
             return None
-        if actor and actor.get("id") == "root":
-            return True
         from datasette.utils import actor_matches_allow
 
         allow = (datasette.metadata("permissions") or {}).get(LLM_ADMIN)
-        if allow is None:
-            return None  # denied: permission_allowed's default is False
-        return actor_matches_allow(actor, allow)
+        if allow is not None:  # as on 1.0: the block decides, for root too
+            return actor_matches_allow(actor, allow)
+        if actor and actor.get("id") == "root":
+            return True
+        return None  # denied: permission_allowed's default is False
