@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from datasette.version import __version__ as datasette_version
 
 DATASETTE_1 = not datasette_version.startswith("0.")
@@ -59,20 +58,3 @@ def events(body: str) -> list:
         found.append((lines["event"], json.loads(lines["data"])))
     return found
 
-
-@pytest.fixture
-def named_plugin():
-    """Register Datasette plugin objects under fixed names (shown on the page) for one test."""
-    from datasette.plugins import pm
-
-    names = []
-
-    def register(plugin, name: str):
-        plugin.__name__ = name  # Datasette 0.65's plugin listing reads __name__
-        pm.register(plugin, name=name)
-        names.append(name)
-        return plugin
-
-    yield register
-    for name in names:
-        pm.unregister(name=name)

@@ -11,7 +11,7 @@ from datasette import hookimpl
 from datasette_llm import LLM, ConfigError, Purpose
 from datasette_llm import _assignments
 from datasette_llm.testing import FakeModel
-from llm_admin_support import DATASETTE_1, form_post, named_plugin, signed_in, started  # noqa: F401
+from llm_admin_support import DATASETTE_1, form_post, signed_in, started
 
 ROOT = "plugins.datasette-llm"
 MODELS = [FakeModel("m-a"), FakeModel("m-b"), FakeModel("m-blocked"), FakeModel("m-outside")]
@@ -112,13 +112,13 @@ async def test_a_model_without_a_key_is_not_assigned():
 
 
 @pytest.mark.llm_models(*MODELS, assert_all_used=False)
-async def test_a_model_a_hook_excludes_for_anonymous_is_assigned_with_a_note(named_plugin):  # noqa: F811
+async def test_a_model_a_hook_excludes_for_anonymous_is_assigned_with_a_note(register_plugin):
     class SignedInOnly:
         @hookimpl
         def llm_filter_models(self, models, actor):
             return models if actor else [m for m in models if m.model_id == "m-a"]
 
-    named_plugin(SignedInOnly(), "signed-in-only")
+    register_plugin(SignedInOnly(), "signed-in-only")
     ds = await started(CONFIG)
     data = (await assign_json(ds, {"purpose": "p", "model": "m-b"})).json()
     assert data["ok"] is True
@@ -152,15 +152,16 @@ async def test_bad_assignments_say_what_is_wrong(body, status, error):
 
 
 @pytest.mark.llm_models(*MODELS)
-async def test_purposes_plugins_register_may_be_assigned(named_plugin):  # noqa: F811
+async def test_purposes_plugins_register_may_be_assigned(register_plugin):
     class Registers:
         @hookimpl
         def register_llm_purposes(self):
             return [Purpose("registered-only")]
 
-    named_plugin(Registers(), "registers")
+    register_plugin(Registers(), "registers")
     ds = await started(CONFIG)
-    assert (await assign_json(ds, {"purpose": "registered-only", "model": "m-b"})).status_code == 200
+    response = await assign_json(ds, {"purpose": "registered-only", "model": "m-b"})
+    assert response.status_code == 200
     assert (await LLM(ds).model(purpose="registered-only")).model_id == "m-b"
 
 

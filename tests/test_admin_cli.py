@@ -13,7 +13,7 @@ from datasette.cli import cli
 
 from datasette_llm import Purpose
 from datasette_llm.testing import FakeModel
-from llm_admin_support import DATASETTE_1, named_plugin, signed_in, started  # noqa: F401
+from llm_admin_support import DATASETTE_1, signed_in, started
 
 ROOT = "plugins.datasette-llm"
 MODELS = [FakeModel("cli-a"), FakeModel("cli-b"), FakeModel("cli-keyed", needs_key="acme")]
@@ -52,8 +52,8 @@ class AliceFilter:
 
 
 @pytest.mark.llm_models(*MODELS)
-def test_the_text(tmp_path, named_plugin, monkeypatch):  # noqa: F811
-    named_plugin(Registers(), "cli-purposes")
+def test_the_text(tmp_path, register_plugin, monkeypatch):
+    register_plugin(Registers(), "cli-purposes")
     monkeypatch.setenv("DATASETTE_SECRETS_ACME_API_KEY", ENV_KEY)
     result = status(*config_file(tmp_path, {"datasette-llm": {**CONFIG, "purposes": {
         **CONFIG["purposes"], "sumaries": {"model": "cli-a"},
@@ -70,7 +70,9 @@ def test_the_text(tmp_path, named_plugin, monkeypatch):  # noqa: F811
     assert "  sumaries  NOT REGISTERED by any installed plugin\n" in output
     assert f"    default: cli-a  (from {ROOT}.default_model)\n" in output
     assert f"    - excluded by {ROOT}.blocked_models: cli-b\n" in output
-    assert "  cli-keyed, provider acme; key ACME_API_KEY: datasette-secrets environment variable\n" in output
+    assert (
+        "  cli-keyed, provider acme; key ACME_API_KEY: datasette-secrets environment variable\n"
+    ) in output
     assert "  cli-a; no key needed\n" in output
     assert "  ACME_API_KEY (provider acme): datasette-secrets environment variable\n" in output
     assert output.rstrip().endswith(
@@ -80,8 +82,8 @@ def test_the_text(tmp_path, named_plugin, monkeypatch):  # noqa: F811
 
 
 @pytest.mark.llm_models(*MODELS)
-async def test_the_json_is_what_the_page_serves(tmp_path, named_plugin):  # noqa: F811
-    named_plugin(Registers(), "cli-purposes")
+async def test_the_json_is_what_the_page_serves(tmp_path, register_plugin):
+    register_plugin(Registers(), "cli-purposes")
     args = config_file(tmp_path, {"datasette-llm": CONFIG})
     result = await asyncio.to_thread(status, *args, "--json")
     assert result.exit_code == 0, result.output
@@ -91,8 +93,8 @@ async def test_the_json_is_what_the_page_serves(tmp_path, named_plugin):  # noqa
 
 
 @pytest.mark.llm_models(*MODELS)
-def test_as_an_actor(tmp_path, named_plugin):  # noqa: F811
-    named_plugin(AliceFilter(), "cli-filter")
+def test_as_an_actor(tmp_path, register_plugin):
+    register_plugin(AliceFilter(), "cli-filter")
     args = config_file(tmp_path, {"datasette-llm": CONFIG})
     result = status(*args, "--actor", "alice", "--json")
     data = json.loads(result.output)

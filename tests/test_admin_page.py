@@ -11,7 +11,7 @@ from datasette import hookimpl
 from datasette_llm import LLM, ModelNotFoundError, Purpose
 from datasette_llm import _assignments
 from datasette_llm.testing import FakeModel
-from llm_admin_support import grant, named_plugin, signed_in, started  # noqa: F401
+from llm_admin_support import grant, signed_in, started
 
 ROOT = "plugins.datasette-llm"
 MODELS = [
@@ -73,10 +73,10 @@ class AliceDefault:
 
 
 @pytest.fixture
-async def scenario(named_plugin, monkeypatch, llm_user_dir):  # noqa: F811
-    named_plugin(Purposes(), "snap-purposes")
-    named_plugin(AliceFilter(), "snap-filter")
-    named_plugin(AliceDefault(), "snap-defaults")
+async def scenario(register_plugin, monkeypatch, llm_user_dir):
+    register_plugin(Purposes(), "snap-purposes")
+    register_plugin(AliceFilter(), "snap-filter")
+    register_plugin(AliceDefault(), "snap-defaults")
     monkeypatch.setenv("DATASETTE_SECRETS_ACME_API_KEY", ENV_KEY)
     monkeypatch.setenv("ENVCO_KEY", LLM_ENV_KEY)
     (llm_user_dir / "keys.json").write_text(json.dumps({"llmco": LLM_KEYS_JSON_KEY}))
@@ -238,17 +238,19 @@ async def test_config_problems_are_listed():
     ds = await started({"models": ["m", "nope"], "purposes": {"x": {"model": "m"}}})
     html = (await ds.client.get("/-/llm", cookies=signed_in(ds, "root"))).text
     assert "Config problems (2)" in html
-    assert f"{ROOT}.models[1]: model &#39;nope&#39; is not provided by any installed llm plugin" in html
+    assert (
+        f"{ROOT}.models[1]: model &#39;nope&#39; is not provided by any installed llm plugin"
+    ) in html
 
 
 @pytest.mark.llm_models(FakeModel("m"))
-async def test_a_broken_hook_is_a_message_not_a_500(named_plugin):  # noqa: F811
+async def test_a_broken_hook_is_a_message_not_a_500(register_plugin):
     class Broken:
         @hookimpl
         def llm_filter_models(self):
             return 3
 
-    named_plugin(Broken(), "snap-broken")
+    register_plugin(Broken(), "snap-broken")
     ds = await started({"default_model": "m"})
     response = await ds.client.get("/-/llm", cookies=signed_in(ds, "root"))
     assert response.status_code == 200

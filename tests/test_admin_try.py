@@ -11,7 +11,7 @@ from datasette import hookimpl
 from datasette_llm import KeyUnavailableError
 from datasette_llm import _assignments
 from datasette_llm.testing import FakeModel
-from llm_admin_support import events, form_post, named_plugin, started  # noqa: F401
+from llm_admin_support import events, form_post, started
 
 STREAM = {"accept": "text/event-stream"}
 
@@ -151,7 +151,7 @@ async def test_no_model_for_the_purpose():
 
 
 @pytest.mark.llm_models(FakeModel("m"))
-async def test_a_hook_that_denies_the_prompt(named_plugin, llm_models):  # noqa: F811
+async def test_a_hook_that_denies_the_prompt(register_plugin, llm_models):
     class Budget:
         @hookimpl
         def llm_prompt_context(self, actor):
@@ -162,7 +162,7 @@ async def test_a_hook_that_denies_the_prompt(named_plugin, llm_models):  # noqa:
 
             return wrapper
 
-    named_plugin(Budget(), "budget")
+    register_plugin(Budget(), "budget")
     ds = await started({"default_model": "m"})
     sent = events((await try_it(ds, None, "hi")).text)
     assert sent == [
@@ -193,7 +193,7 @@ async def test_without_javascript_the_page_shows_the_whole_answer():
     section = section[:section.index("</section>")]
     assert '<strong class="llm-answer-model">m</strong>' in section
     assert '<pre class="llm-answer-text">The whole answer</pre>' in section
-    assert 'name="prompt" placeholder="A test prompt, sent as you (root)"\n        value="hi"' in section
+    assert 'placeholder="A test prompt, sent as you (root)"\n        value="hi"' in section
 
 
 @pytest.mark.llm_models(FakeModel("m", error=ConnectionError("down")))
@@ -209,7 +209,10 @@ async def test_without_javascript_a_failure_is_a_message():
 @pytest.mark.parametrize(
     "text,shown",
     [
-        ("Incorrect API key provided: sk-abc123. Try again", "Incorrect API key provided: [masked]. Try again"),
+        (
+            "Incorrect API key provided: sk-abc123. Try again",
+            "Incorrect API key provided: [masked]. Try again",
+        ),
         ("Bad token_Zm9vYmFyYmF6 here", "Bad [masked] here"),
         ("x 0123456789abcdefghijABCDEFGH y", "x [masked] y"),
         ("Connection refused (api.example.com:443)", "Connection refused (api.example.com:443)"),

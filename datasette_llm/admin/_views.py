@@ -28,7 +28,9 @@ FORBIDDEN = f"The {LLM_ADMIN} permission is needed to see and change LLM models"
 ASSIGN_FIELDS = ("purpose", "model")
 _EVENT_STREAM = "text/event-stream; charset=utf-8"
 # No caching, and no compression or proxy buffering that would hold chunks back
-_STREAM_HEADERS = {"cache-control": "no-cache", "content-encoding": "none", "x-accel-buffering": "no"}
+_STREAM_HEADERS = {
+    "cache-control": "no-cache", "content-encoding": "none", "x-accel-buffering": "no",
+}
 
 
 async def page(datasette, request):
