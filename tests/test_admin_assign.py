@@ -140,6 +140,7 @@ async def test_a_model_a_hook_excludes_for_anonymous_is_assigned_with_a_note(reg
         ({"purpose": "p", "model": ""}, 400, "Choose a model to assign"),
         ({"purpose": "p", "model": 3}, 400, '"model" must be a model ID, or null'),
         ({"purpose": 3}, 400, '"purpose" must be the name of a purpose'),
+        ({"purpose": "p"}, 400, '"model" is required: a model ID, or null to clear'),
         ({"purpose": "p", "modle": "m-a"}, 400, "Unknown key 'modle', expected: purpose, model"),
         (["p"], 400, "Expected a JSON object"),
     ],

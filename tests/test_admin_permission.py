@@ -9,6 +9,8 @@ CONFIG = {"purposes": {"p": {"model": "m"}}}
 ENDPOINTS = [
     ("GET", "/-/llm", None),
     ("GET", "/-/llm.json", None),
+    ("GET", "/-/llm/assign", None),
+    ("GET", "/-/llm/try", None),
     ("POST", "/-/llm/assign", {"json": {"purpose": "p", "model": "m"}}),
     ("POST", "/-/llm/assign", {"data": {"purpose": "p", "model": "m"}}),
     ("POST", "/-/llm/try", {"data": {"purpose": "p", "prompt": "hi"}}),

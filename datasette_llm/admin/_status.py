@@ -108,15 +108,21 @@ async def _purpose(llm, actor, name, description, plugin, config, assignments) -
             {"model": model, "source": source, "reason": why}
             for model, source, why in explanation.skipped_defaults
         ],
-        "assignment": None if assignment is None else {
-            "model": assignment.model_id,
-            "assigned_by": assignment.assigned_by,
-            "assigned_at": assignment.assigned_at,
-        },
+        "assignment": assignment_data(assignment),
         "allowed": allowed,
         "excluded": excluded,
         "assignable": assignable,
         "error": error,  # why the models could not be worked out, or None
+    }
+
+
+def assignment_data(assignment: Optional[_assignments.Assignment]) -> Optional[dict]:
+    if assignment is None:
+        return None
+    return {
+        "model": assignment.model_id,
+        "assigned_by": assignment.assigned_by,
+        "assigned_at": assignment.assigned_at,
     }
 
 

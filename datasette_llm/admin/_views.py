@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from typing import Optional
+from urllib.parse import quote, urlencode
 
 from datasette import Forbidden, Response
 from datasette.utils.asgi import AsgiStream
@@ -47,13 +48,13 @@ async def page_json(datasette, request):
 
 
 async def assign(datasette, request):
-    if request.method != "POST":
-        return Response.text("POST a purpose and a model here", status=405)
     wants_json = is_json(request.headers.get("content-type"))
     if not await allowed(datasette, request.actor):
         if wants_json:
             return Response.json({"ok": False, "error": FORBIDDEN}, status=403)
         raise Forbidden(FORBIDDEN)
+    if request.method != "POST":
+        return Response.text("POST a purpose and a model here", status=405)
     if wants_json:
         return await _assign_json(datasette, request)
     form = await request.post_vars()
@@ -83,21 +84,16 @@ async def _assign_json(datasette, request):
         return Response.json({"ok": False, "error": problem}, status=400)
     try:
         change = await _assigning.change(
-            datasette, request.actor, body["purpose"], body.get("model")
+            datasette, request.actor, body["purpose"], body["model"]
         )
     except _assigning.Refused as refused:
         return Response.json(
             {"ok": False, "error": refused.message, "rule": refused.rule}, status=refused.status
         )
-    assignment = change.assignment
     return Response.json({
         "ok": True,
         "purpose": change.purpose,
-        "assignment": None if assignment is None else {
-            "model": assignment.model_id,
-            "assigned_by": assignment.assigned_by,
-            "assigned_at": assignment.assigned_at,
-        },
+        "assignment": _status.assignment_data(change.assignment),
         "cleared": change.cleared,
         "default": None if change.default is None else {
             "model": change.default, "source": change.default_source,
@@ -116,6 +112,8 @@ def _json_problem(body) -> Optional[str]:
         return f"Unknown key {unknown[0]!r}, expected: {', '.join(ASSIGN_FIELDS)}"
     if not isinstance(body.get("purpose"), str):
         return '"purpose" must be the name of a purpose'
+    if "model" not in body:
+        return '"model" is required: a model ID, or null to clear the assignment'
     if body.get("model") is not None and not isinstance(body["model"], str):
         return '"model" must be a model ID, or null to clear the assignment'
     return None
@@ -133,13 +131,13 @@ def _sentence(change) -> str:
 
 
 async def try_it(datasette, request):
-    if request.method != "POST":
-        return Response.text("POST a purpose and a prompt here", status=405)
     streaming = "text/event-stream" in (request.headers.get("accept") or "")
     if not await allowed(datasette, request.actor):
         if streaming:
             return _events_response([("error", {"message": FORBIDDEN})], status=403)
         raise Forbidden(FORBIDDEN)
+    if request.method != "POST":
+        return Response.text("POST a purpose and a prompt here", status=405)
     form = await request.post_vars()
     purpose = form.get("purpose") or None
     events = _try.answer(datasette, request.actor, purpose, form.get("prompt") or "")
@@ -190,13 +188,11 @@ async def _render(datasette, request, *, error=None, try_result=None, status=200
 
 
 def _page_url(datasette, actor_id, purpose) -> str:
-    from urllib.parse import urlencode
-
     query = urlencode({"actor": actor_id}) if actor_id else ""
     return (
         datasette.urls.path(PAGE_PATH)
         + (f"?{query}" if query else "")
-        + (f"#purpose-{purpose}" if purpose else "")
+        + (f"#purpose-{quote(purpose)}" if purpose else "")
     )
 
 
