@@ -271,3 +271,19 @@ async def test_where_assignments_are_kept(tmp_path):
     ds = await started({"assignments_database": "llm_admin"}, files=[str(path)])
     data = (await ds.client.get("/-/llm.json", cookies=signed_in(ds, "root"))).json()
     assert data["assignments_database"] == {"name": "llm_admin", "persistent": True}
+
+
+@pytest.mark.llm_models(FakeModel("m"))
+async def test_a_broken_purposes_hook_is_a_config_problem(register_plugin):
+    class Broken:
+        @hookimpl
+        def register_llm_purposes(self):
+            return "summaries"
+
+    register_plugin(Broken(), "snap-broken-purposes")
+    ds = await started({"purposes": {"p": {"model": "m"}}})
+    data = (await ds.client.get("/-/llm.json", cookies=signed_in(ds, "root"))).json()
+    assert data["config_problems"] == [
+        "snap-broken-purposes: register_llm_purposes() returned str, expected a list"
+    ]
+    assert [p["name"] for p in data["purposes"]] == ["p"]

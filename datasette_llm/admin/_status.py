@@ -35,14 +35,13 @@ async def status(datasette, actor: Optional[dict]) -> dict:
     config = plugin_config(datasette)
     catalog = Catalog.current()
     with catalog.active():  # one registry snapshot for everything below
-        problems = []
         try:
             registered = get_purposes(datasette)
-        except HookResultError as error:
-            registered = []
-            problems.append(str(error))
-        registered_names = {purpose.name for purpose in registered}
-        problems[:0] = config_warnings(config, catalog, registered_names)
+            registered_names = {purpose.name for purpose in registered}
+            problems = config_warnings(config, catalog, registered_names)
+        except HookResultError as error:  # which purposes exist is unknown: say why
+            registered, registered_names = [], set()
+            problems = [str(error), *config_warnings(config, catalog, None)]
         assignments = await _assignments.current(datasette, config.assignments_database)
         llm = LLM(datasette)
         purposes = [
