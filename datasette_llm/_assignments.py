@@ -56,9 +56,11 @@ def database(datasette, database_name: Optional[str]):
     return datasette.get_database("_internal")  # Datasette 0.65: in memory
 
 
-async def create_table(datasette, database_name: Optional[str]) -> None:
-    """Create the table (at startup, so that reads find it); a configured database that
-    is not attached or not writable is a ``ConfigError``."""
+def check_database(datasette, database_name: Optional[str]) -> None:
+    """At startup: a configured database that is not attached or not writable is a
+    ``ConfigError`` (else every ``model(purpose=...)`` would fail on it)."""
+    if database_name is None:
+        return
     path = f"{ROOT}.assignments_database"
     try:
         db = database(datasette, database_name)
@@ -71,7 +73,6 @@ async def create_table(datasette, database_name: Optional[str]) -> None:
         raise ConfigError(
             path, f"the database {database_name!r} is immutable; assignments need a writable one"
         )
-    await db.execute_write(_SCHEMA)
 
 
 async def current(datasette, database_name: Optional[str]) -> dict:
@@ -85,17 +86,15 @@ async def current(datasette, database_name: Optional[str]) -> dict:
 
 
 async def _read_all(datasette, database_name: Optional[str]) -> dict:
-    from datasette.utils import sqlite3
+    """Read on the database's write connection: Datasette 0.65's in-memory internal
+    database refuses a read that overlaps a write ("database table is locked")."""
 
-    try:
-        rows = await database(datasette, database_name).execute(
-            f"select purpose, model_id, assigned_by, assigned_at from {TABLE}"
-        )
-    except sqlite3.OperationalError as error:
-        if "no such table" in str(error):
-            return {}
-        raise
-    return {row[0]: Assignment(*row) for row in rows.rows}
+    def read(conn) -> dict:
+        conn.execute(_SCHEMA)  # a no-op once the table exists; never "no such table"
+        rows = conn.execute(f"select purpose, model_id, assigned_by, assigned_at from {TABLE}")
+        return {row[0]: Assignment(*row) for row in rows.fetchall()}
+
+    return await database(datasette, database_name).execute_write_fn(read)
 
 
 async def assign(datasette, database_name, purpose: str, model_id: str, actor_id) -> Assignment:
@@ -106,21 +105,25 @@ async def assign(datasette, database_name, purpose: str, model_id: str, actor_id
         purpose, model_id, actor_id,
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    db = database(datasette, database_name)
-    await db.execute_write(_SCHEMA)
-    await db.execute_write(
-        f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
-        "values (?, ?, ?, ?)",
-        list(assignment),
-    )
+    def write(conn) -> None:
+        conn.execute(_SCHEMA)
+        conn.execute(
+            f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
+            "values (?, ?, ?, ?)",
+            list(assignment),
+        )
+
+    await database(datasette, database_name).execute_write_fn(write)
     _cache.pop(datasette, None)
     return assignment
 
 
 async def clear(datasette, database_name, purpose: str) -> bool:
     """Remove a purpose's assignment; true if there was one."""
-    db = database(datasette, database_name)
-    await db.execute_write(_SCHEMA)
-    cursor = await db.execute_write(f"delete from {TABLE} where purpose = ?", [purpose])
+    def delete(conn) -> int:
+        conn.execute(_SCHEMA)
+        return conn.execute(f"delete from {TABLE} where purpose = ?", [purpose]).rowcount
+
+    removed = await database(datasette, database_name).execute_write_fn(delete)
     _cache.pop(datasette, None)
-    return bool(getattr(cursor, "rowcount", 0))
+    return bool(removed)

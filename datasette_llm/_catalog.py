@@ -24,13 +24,18 @@ _active: contextvars.ContextVar[Optional["Catalog"]] = contextvars.ContextVar(
 class Catalog:
     """The async models llm has registered right now, by ID and alias, in llm's order.
 
-    Built once per public call, so it does as little as it can up front: the list of
-    async models and the index by model ID. The alias index and the sync-only names are
-    built the first time something asks for them.
+    Names resolve exactly as ``llm.get_async_model()`` resolves them: registrations are
+    read in order and the later one wins, for an alias as for a model ID (so a fake or
+    recording model registered after a real one shadows it under every name).
+
+    Built once per public call, so it does as little as it can up front: the index by
+    model ID and the set of aliases. The full name index (needed only for a name that is
+    some model's alias) and the sync-only names are built the first time they are asked.
     """
 
     __slots__ = (
-        "_async_models", "_entries", "_by_id", "_by_name", "_sync_only", "_providers",
+        "_async_models", "_entries", "_by_id", "_aliases", "_by_name", "_sync_only",
+        "_providers",
     )
 
     def __init__(self, models_with_aliases) -> None:
@@ -38,13 +43,17 @@ class Catalog:
             models_with_aliases
         )
         self._entries = entries
-        # One pass: a model ID registered again keeps its first position and takes
-        # the later object, as in llm (where the later registration wins)
-        self._by_id: dict = {
-            model.model_id: model
-            for entry in entries
-            if (model := entry.async_model) is not None
-        }
+        by_id: dict = {}
+        aliases: set = set()
+        for entry in entries:
+            model = entry.async_model
+            if model is not None:
+                # A model ID registered again keeps its first position, takes the later object
+                by_id[model.model_id] = model
+                if entry.aliases:
+                    aliases.update(entry.aliases)
+        self._by_id = by_id
+        self._aliases = aliases  # every alias of an async model
         self._async_models: Optional[list] = None
         self._by_name: Optional[dict] = None
         self._sync_only: Optional[set] = None
@@ -59,21 +68,23 @@ class Catalog:
         return async_models
 
     def _names(self) -> dict:
-        """ID or alias -> async model. The first alias registration wins among aliases;
-        model IDs beat aliases."""
+        """ID or alias -> async model, built the way llm builds its aliases dict."""
         by_name = self._by_name
         if by_name is None:
             by_name = {}
             for entry in self._entries:
-                if entry.aliases and entry.async_model is not None:
+                model = entry.async_model
+                if model is not None:
                     for alias in entry.aliases:
-                        by_name.setdefault(alias, entry.async_model)
-            if by_name:
-                by_name.update(self._by_id)
-            else:
-                by_name = self._by_id
+                        by_name[alias] = model
+                    by_name[model.model_id] = model
             self._by_name = by_name
         return by_name
+
+    def aliases_of(self, model) -> list:
+        """The aliases under which ``model`` (one of this snapshot's) is found."""
+        return [name for name, found in self._names().items()
+                if found is model and name != model.model_id]
 
     @classmethod
     def current(cls) -> "Catalog":
@@ -90,23 +101,9 @@ class Catalog:
 
     def get(self, name: str):
         """The async model with this ID or alias, or None."""
-        model = self._by_id.get(name)
-        if model is None:
-            model = self._names().get(name)
-        return model
-
-    def aliases(self, model_id: str) -> list[str]:
-        """The aliases llm knows for the async model with this ID (its plugin's and
-        ``llm aliases set``), in llm's order; those another model's ID or an earlier
-        alias has taken resolve elsewhere and are left out."""
-        names = self._names()
-        return list(dict.fromkeys(
-            alias
-            for entry in self._entries
-            if entry.async_model is not None and entry.async_model.model_id == model_id
-            for alias in entry.aliases
-            if getattr(names.get(alias), "model_id", None) == model_id
-        ))
+        if name in self._aliases:  # an alias may shadow an ID registered before it
+            return self._names().get(name)
+        return self._by_id.get(name)
 
     def canonical(self, name: str) -> str:
         """The model ID for an ID or alias; unknown names are returned as they are."""
@@ -121,7 +118,7 @@ class Catalog:
                     sync_only.add(entry.model.model_id)
                     sync_only.update(entry.aliases)
             self._sync_only = sync_only
-        return name in self._sync_only and name not in self._names()
+        return name in self._sync_only and self.get(name) is None
 
     def close_matches(self, name: str) -> list[str]:
         return difflib.get_close_matches(name, list(self._names()), n=3, cutoff=0.6)

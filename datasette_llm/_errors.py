@@ -1,8 +1,18 @@
 """Exceptions raised by datasette-llm. All are exported from ``datasette_llm``."""
 
+import llm
 
-class ModelNotFoundError(Exception):
-    """No model could be resolved: an unknown model ID, or no default configured."""
+
+class ModelNotFoundError(llm.UnknownModelError):
+    """No model could be resolved: an unknown model ID, or no default configured.
+
+    A subclass of llm's ``UnknownModelError`` (itself a ``KeyError``), so code written
+    for llm's ``get_async_model()`` catches it too.
+    """
+
+    def __str__(self):
+        # KeyError would show its message quoted, as a key
+        return str(self.args[0]) if self.args else ""
 
 
 class ModelNotAllowedError(ModelNotFoundError):

@@ -8,6 +8,7 @@ from . import _assignments
 from ._catalog import Catalog
 from ._config import plugin_config
 from ._config_check import check_options, log_warnings_once
+from ._key_pages import key_page
 from ._keys import provider_secret_name
 from .admin._hooks import (  # noqa: F401  (the /-/llm page and `datasette llm status`)
     llm_admin_permission,
@@ -29,10 +30,13 @@ def register_secrets(datasette):
     secrets = {}
     for needs_key, env_var in Catalog.current().providers().items():
         name = provider_secret_name(needs_key)
+        page = key_page(needs_key)
         secrets[name] = Secret(
             name=name,
             description=f"API key for {needs_key} models"
             + (f" (llm also reads {env_var})" if env_var else ""),
+            obtain_url=page.url if page else None,
+            obtain_label=page.label if page else None,
         )
     for name in plugin_config(datasette).key_names():
         if name not in secrets:
@@ -48,6 +52,6 @@ def startup(datasette):
         catalog = Catalog.current()
         check_options(config, catalog)
         log_warnings_once(datasette, config, catalog)
-        await _assignments.create_table(datasette, config.assignments_database)
+        _assignments.check_database(datasette, config.assignments_database)
 
     return check

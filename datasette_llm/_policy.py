@@ -21,6 +21,13 @@ class Refusal(NamedTuple):
     reason: str
 
 
+class Candidate(NamedTuple):
+    """A default model name to try, and where it came from (a config path, a hook...)."""
+
+    name: str
+    source: str
+
+
 class PurposeRules(NamedTuple):
     """The allow/blocklist rules that apply to one purpose, as canonical model IDs."""
 
@@ -148,14 +155,14 @@ class Policy:
         default_ref = self._default_ref(model_id)
         return default_ref.options if default_ref is not None else _NO_OPTIONS
 
-    def configured_default(self, purpose: Optional[str]) -> list[tuple[str, str]]:
-        """Config's default model candidates for ``purpose``: (model name, where from)."""
+    def configured_default(self, purpose: Optional[str]) -> list[Candidate]:
+        """Config's default model candidates for ``purpose``, in the order tried."""
         candidates = []
         purpose_config = self.config.purpose(purpose)
         if purpose_config is not None and purpose_config.model is not None:
             candidates.append(
-                (purpose_config.model.model_id, f"{ROOT}.purposes.{purpose}.model")
+                Candidate(purpose_config.model.model_id, f"{ROOT}.purposes.{purpose}.model")
             )
         if self.config.default_model is not None:
-            candidates.append((self.config.default_model.model_id, f"{ROOT}.default_model"))
+            candidates.append(Candidate(self.config.default_model.model_id, f"{ROOT}.default_model"))
         return candidates

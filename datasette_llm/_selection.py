@@ -19,7 +19,7 @@ from ._config import ROOT, LLMConfig
 from ._errors import HookResultError, ModelNotAllowedError, ModelNotFoundError
 from ._hooks import Implementations, call, resolve
 from ._keys import KeyResolver, KeySources, provider_secret_name
-from ._policy import Policy, Refusal
+from ._policy import Candidate, Policy, Refusal
 
 logger = logging.getLogger("datasette_llm")
 _FILTER_HOOK = "llm_filter_models"
@@ -55,7 +55,13 @@ class Explanation(NamedTuple):
     verdicts: list  # every installed model: the listed ones first, in models() order
     default: Optional[Any]  # the model model(purpose=...) hands out, or None
     default_source: Optional[str]  # where that default came from
-    skipped_defaults: list  # (name, where from, why skipped) for candidates before it
+    skipped_defaults: list  # SkippedDefault for each candidate tried before it
+
+
+class SkippedDefault(NamedTuple):
+    name: str  # the model name a default candidate gave
+    source: str  # where the candidate came from
+    why: str  # why it was not used
 
 
 class Selection:
@@ -229,7 +235,7 @@ class Selection:
                 else f"refused by {refusals[model.model_id].refusal.rule}: "
                 f"{refusals[model.model_id].refusal.reason}"
             )
-            skipped.append((name, source, why))
+            skipped.append(SkippedDefault(name, source, why))
         return Explanation(
             [Verdict(m, None) for m in listed] + list(refusals.values()),
             default, default_source, skipped,
@@ -280,7 +286,7 @@ class Selection:
         ) + ": " + "; ".join(problems)
         if all("is not an installed model" in p for p in problems):
             raise ModelNotFoundError(message)
-        raise ModelNotAllowedError(candidates[0][0], "default", message)
+        raise ModelNotAllowedError(candidates[0].name, "default", message)
 
     def _choice(self, model, key: Optional[str]) -> Choice:
         return Choice(model, key, self.policy.options_for(model.model_id, self.purpose))
@@ -329,7 +335,7 @@ class Selection:
             f"[{refusal.rule}]",
         )
 
-    async def _default_candidates(self) -> list[tuple[str, str]]:
+    async def _default_candidates(self) -> list[Candidate]:
         """Default model names in the order they are tried, each with where it came
         from: hook answers, the purpose's assignment on /-/llm, then config."""
         if self._defaults is None:
@@ -340,7 +346,7 @@ class Selection:
             )
         return self._defaults
 
-    async def _assigned_default(self) -> list[tuple[str, str]]:
+    async def _assigned_default(self) -> list[Candidate]:
         if self.purpose is None:
             return []
         assignment = (
@@ -348,13 +354,13 @@ class Selection:
         ).get(self.purpose)
         if assignment is None:
             return []
-        return [(
+        return [Candidate(
             assignment.model_id,
             f"the assignment on /-/llm by {assignment.assigned_by or 'an unnamed actor'} "
             f"at {assignment.assigned_at}",
         )]
 
-    async def _hook_defaults(self) -> list[tuple[str, str]]:
+    async def _hook_defaults(self) -> list[Candidate]:
         implementations = Implementations(_DEFAULT_HOOK)
         if not implementations:
             return []
@@ -371,7 +377,7 @@ class Selection:
                         _DEFAULT_HOOK, plugin_name,
                         f"returned {type(answer).__name__}, expected a model ID string or None",
                     )
-                found.append((answer, f"the llm_default_model hook of {plugin_name}"))
+                found.append(Candidate(answer, f"the llm_default_model hook of {plugin_name}"))
             return found
 
         return await implementations.run_async(arguments, answers)

@@ -28,7 +28,7 @@ import tempfile
 import time
 import tomllib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,36 @@ class Plugin:
     constraints: list[str] = field(default_factory=list)
     # Test IDs that fail for reasons outside datasette-llm's API, each with the reason.
     deselect: dict[str, str] = field(default_factory=dict)
+    # Environment variables exported for its test run, as its CI would export them.
+    env: dict[str, str] = field(default_factory=dict)
+    # Copy testing/downstream_overlay/<name>/ over the unpacked sdist.
+    overlay: bool = True
+    # Tells two runs of one plugin apart (results, log and folder names).
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.variant})" if self.variant else self.name
+
+    @property
+    def slug(self) -> str:
+        return self.name + ("-" + "-".join(self.variant.split()) if self.variant else "")
+
+
+# Its sdist leaves out tests/conftest.py (which sets a fake OpenAI key) and the VCR
+# cassettes: ours is in testing/downstream_overlay/datasette-extract/.
+DATASETTE_EXTRACT = Plugin(
+    "datasette-extract",
+    "0.3a0",
+    # Its tests read the ds_csrftoken cookie (Datasette 1.0a26 or older), and its
+    # form handling breaks on python-multipart 0.0.25.
+    constraints=["datasette<=1.0a26", "python-multipart<0.0.25"],
+    deselect={
+        # Replays a recorded OpenAI exchange from a cassette the sdist does not ship:
+        # without it, it needs the network and a real OpenAI key.
+        "tests/test_web.py::test_extract_flow": "needs its VCR cassette or OpenAI",
+    },
+)
 
 
 PLUGINS = [
@@ -76,19 +106,15 @@ PLUGINS = [
             )
         },
     ),
-    # Its sdist leaves out tests/conftest.py (which sets a fake OpenAI key) and the VCR
-    # cassettes: ours is in testing/downstream_overlay/datasette-extract/.
-    Plugin(
-        "datasette-extract",
-        "0.3a0",
-        # Its tests read the ds_csrftoken cookie (Datasette 1.0a26 or older), and its
-        # form handling breaks on python-multipart 0.0.25.
-        constraints=["datasette<=1.0a26", "python-multipart<0.0.25"],
-        deselect={
-            # Replays a recorded OpenAI exchange from a cassette the sdist does not ship:
-            # without it, it needs the network and a real OpenAI key.
-            "tests/test_web.py::test_extract_flow": "needs its VCR cassette or OpenAI",
-        },
+    DATASETTE_EXTRACT,
+    # Again, with the keys exported in the environment instead of set by a conftest, as a
+    # CI would: datasette-llm being installed must not take them from the tests. (Its
+    # test_action_menus_require_api_key removes both with monkeypatch.delenv.)
+    replace(
+        DATASETTE_EXTRACT,
+        env={"DATASETTE_SECRETS_OPENAI_API_KEY": "mock-api-key", "OPENAI_API_KEY": "mock-api-key"},
+        overlay=False,
+        variant="key exported",
     ),
     Plugin(
         "datasette-agent",
@@ -203,15 +229,15 @@ def junit_counts(path: Path) -> dict:
 
 def run_plugin(plugin: Plugin, against: str, work: Path, sdists: Path, log) -> dict:
     started = time.monotonic()
-    result = {"plugin": plugin.name, "version": plugin.version, "against": against}
-    base = work / f"{plugin.name}-{against}"
+    result = {"plugin": plugin.label, "version": plugin.version, "against": against}
+    base = work / f"{plugin.slug}-{against}"
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     uv = _uv()
 
     src = unpack(download_sdist(plugin, sdists, log), base / "src")
     overlay = OVERLAY / plugin.name
-    if overlay.is_dir():
+    if plugin.overlay and overlay.is_dir():
         shutil.copytree(overlay, src, dirs_exist_ok=True)
 
     venv = base / "venv"
@@ -253,6 +279,7 @@ def run_plugin(plugin: Plugin, against: str, work: Path, sdists: Path, log) -> d
         pytest += ["--deselect", test_id]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON", "EXPECT_"))}
     env["LLM_USER_PATH"] = str(base / "llm-user")
+    env.update(plugin.env)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     try:
         outcome = _run(pytest, log=log, cwd=src, env=env, timeout=900)
@@ -297,13 +324,13 @@ def main(argv=None) -> int:
     results = []
     for plugin in plugins:
         for against in modes:
-            log_path = work / f"{plugin.name}-{against}.log"
-            print(f"downstream: {plugin.name} {plugin.version} against {against} datasette-llm ...", flush=True)
+            log_path = work / f"{plugin.slug}-{against}.log"
+            print(f"downstream: {plugin.label} {plugin.version} against {against} datasette-llm ...", flush=True)
             with open(log_path, "w") as log:
                 try:
                     result = run_plugin(plugin, against, work, sdists, log)
                 except Exception as error:  # reported, and fails the run
-                    result = {"plugin": plugin.name, "version": plugin.version, "against": against}
+                    result = {"plugin": plugin.label, "version": plugin.version, "against": against}
                     result["error"] = str(error)
             result["ok"] = succeeded(result)
             results.append(result)

@@ -291,3 +291,48 @@ async def test_with_a_filter_hook_a_named_model_is_checked_against_the_whole_lis
     # The named model's own key is read first, as a prompt uses it
     assert faked.lookups[before] == ("PROV3_API_KEY", None)
     assert sorted({name for name, _ in faked.lookups}) == sorted(secrets)
+
+
+async def test_names_resolve_exactly_as_llm_resolves_them(datasette_llm_config):
+    """The later registration wins for an alias, even over an earlier model's ID."""
+    import llm
+    from llm.plugins import pm as llm_pm
+
+    first, second, third = FakeModel("first"), FakeModel("second"), FakeModel("third")
+
+    class Aliases:
+        __name__ = "test-later-aliases"
+
+        @llm.hookimpl(trylast=True)
+        def register_models(self, register):
+            register(second.sync, second, aliases=("nick",))
+            register(third.sync, third, aliases=("nick", "first"))
+
+    with fake_models(first):
+        llm_pm.register(Aliases(), name="test-later-aliases")
+        try:
+            ds = await datasette_llm_config({})
+            for name in ("first", "second", "third", "nick"):
+                expected = llm.get_async_model(name).model_id
+                assert (await LLM(ds).model(name)).model_id == expected, name
+        finally:
+            llm_pm.unregister(name="test-later-aliases")
+    assert expected == "third"
+
+
+@pytest.mark.parametrize("catch", ["llm.UnknownModelError", "KeyError", "ModelNotFoundError"])
+async def test_an_unknown_model_is_caught_as_llm_code_expects(datasette_llm_config, models, catch):
+    import llm
+
+    caught = {"llm.UnknownModelError": llm.UnknownModelError, "KeyError": KeyError,
+              "ModelNotFoundError": ModelNotFoundError}[catch]
+    ds = await datasette_llm_config({})
+    with pytest.raises(caught) as info:
+        await LLM(ds).model("gpt-nonexistent")
+    assert str(info.value).startswith("Unknown model 'gpt-nonexistent'")  # not quoted
+    with pytest.raises(caught):
+        async with LLM(ds).group("gpt-nonexistent"):
+            pass
+    ds_blocked = await datasette_llm_config({"blocked_models": ["m-a"]})
+    with pytest.raises(caught):  # a refusal is a ModelNotFoundError too
+        await LLM(ds_blocked).model("m-a")

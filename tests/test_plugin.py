@@ -141,3 +141,44 @@ async def test_a_wrapper_of_register_llm_purposes_sees_every_answer(
     ds = await datasette_llm_config({})
     assert "summaries" in {p.name for p in get_purposes(ds)}
     assert ["summaries"] in seen[-1]
+
+
+async def test_provider_secrets_say_where_to_get_a_key(datasette_llm_config):
+    from datasette_secrets import get_secrets
+
+    from datasette_llm.testing import FakeModel, fake_models
+
+    with fake_models(FakeModel("claude-like", needs_key="anthropic")):
+        ds = await datasette_llm_config({})
+        secrets = {s.name: s for s in await get_secrets(ds)}
+    assert secrets["OPENAI_API_KEY"].obtain_url == "https://platform.openai.com/api-keys"
+    assert secrets["OPENAI_API_KEY"].obtain_label == "Get an OpenAI API key"
+    assert secrets["ANTHROPIC_API_KEY"].obtain_url == "https://console.anthropic.com/settings/keys"
+    assert secrets["ANTHROPIC_API_KEY"].obtain_label == "Get an Anthropic API key"
+    assert secrets["ANTHROPIC_API_KEY"].description == "API key for anthropic models"
+    # A provider we know nothing about gets no link, and its description as before
+    assert secrets["ECHO-NEEDS-KEY_API_KEY"].obtain_url is None
+
+
+async def test_the_secrets_page_shows_the_link(datasette_llm_config, register_plugin):
+    from cryptography.fernet import Fernet
+    from datasette.version import __version__
+
+    if __version__.startswith("0."):
+        class RootManagesSecrets:  # Datasette 0.65 grants root nothing by itself
+            @hookimpl
+            def permission_allowed(self, actor, action):
+                if action == "manage-secrets" and actor and actor.get("id") == "root":
+                    return True
+
+        register_plugin(RootManagesSecrets())
+    plugins = {"datasette-secrets": {"encryption-key": Fernet.generate_key().decode()}}
+    ds = await datasette_llm_config({}, plugins=plugins)
+    cookies = {"ds_actor": ds.sign({"a": {"id": "root"}}, "actor")}
+    ds.root_enabled = True  # what --root does: root may manage secrets
+    response = await ds.client.get("/-/secrets", cookies=cookies)
+    assert response.status_code == 200, response.text[:300]
+    assert '<a href="https://platform.openai.com/api-keys">Get an OpenAI API key</a>' in response.text
+    response = await ds.client.get("/-/secrets/OPENAI_API_KEY", cookies=cookies)
+    assert response.status_code == 200
+    assert "Get an OpenAI API key" in response.text

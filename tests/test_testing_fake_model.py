@@ -242,3 +242,110 @@ def test_assert_all_used():
         fake.assert_all_used()
     with pytest.raises(AssertionError, match="2 response"):
         FakeModel("g", chunks=[["a"], ["b"]]).assert_all_used()
+
+
+# Scripted failures and slow streams
+
+
+class RateLimitError(Exception):
+    """Shaped like a provider SDK's rate-limit error."""
+
+    status_code = 429
+
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+async def test_an_exception_in_responses_fails_that_prompt_only(datasette_llm_config):
+    limited = RateLimitError("Rate limit reached for requests", retry_after=2)
+    fake = FakeModel("f", responses=["first", limited, "after the retry"])
+    with fake_models(fake):
+        ds = await datasette_llm_config({})
+        model = await LLM(ds).model("f")
+        assert await text_of(model, "one") == "first"
+        with pytest.raises(RateLimitError) as info:
+            await text_of(model, "two")
+        assert await text_of(model, "two again") == "after the retry"
+    assert info.value is limited and info.value.status_code == 429
+    # The failed prompt was received, and counts as used
+    assert fake.prompt_texts == ["one", "two", "two again"]
+    fake.assert_all_used()
+
+
+def test_a_scripted_failure_as_the_last_response_repeats():
+    fake = FakeModel("f", responses=["ok", RuntimeError("down")])
+    with fake_models(fake):
+        assert fake.sync.prompt("1").text() == "ok"
+        for prompt in ("2", "3"):
+            with pytest.raises(RuntimeError, match="down"):
+                fake.sync.prompt(prompt).text()
+
+
+async def test_scripted_failures_with_chunks():
+    fake = FakeModel("f", responses=[RuntimeError("first fails"), "ab"], chunks=[[], ["a", "b"]])
+    with fake_models(fake):
+        with pytest.raises(RuntimeError, match="first fails"):
+            await fake.prompt("1").text()
+        assert [c async for c in fake.prompt("2")] == ["a", "b"]
+
+
+def test_scripted_failure_arguments_are_checked():
+    with pytest.raises(TypeError, match=r"responses\[1\] is the exception class RateLimitError; "
+                       r"pass an instance to raise, such as RateLimitError\('...'\)"):
+        FakeModel("f", responses=["ok", RateLimitError])
+    with pytest.raises(TypeError, match=r"responses\[2\] must be a string, a dict or an "
+                       r"exception instance, got 42"):
+        FakeModel("f", responses=["a", "b", 42])
+    with pytest.raises(ValueError, match=r"chunks\[0\] must be \[\]: responses\[0\] is an exception"):
+        FakeModel("f", responses=[RuntimeError("x")], chunks=[["a"]])
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """Every wait of the fake model, in order with the chunks: ("wait", seconds)."""
+    import time
+
+    import datasette_llm.testing._fake_model as fake_model_module
+
+    events = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds, *args, **kwargs):
+        if seconds:
+            events.append(("wait", seconds))
+        await real_sleep(0)
+
+    monkeypatch.setattr(fake_model_module.asyncio, "sleep", sleep)
+    monkeypatch.setattr(time, "sleep", lambda seconds: events.append(("wait", seconds)))
+    return events
+
+
+async def test_chunk_delay_waits_before_each_chunk(waits):
+    fake = FakeModel("f", chunks=[["a", "b", "c"]], chunk_delay=0.25)
+    with fake_models(fake):
+        async for chunk in fake.prompt("x"):
+            waits.append(("chunk", chunk))
+        expected = [("wait", 0.25), ("chunk", "a"), ("wait", 0.25), ("chunk", "b"),
+                    ("wait", 0.25), ("chunk", "c")]
+        assert waits == expected
+        waits.clear()
+        for chunk in fake.sync.prompt("y"):
+            waits.append(("chunk", chunk))
+        assert waits == expected
+
+
+async def test_no_chunk_delay_by_default(waits):
+    with fake_models(FakeModel("f", chunks=[["a", "b"]])) as fake:
+        assert [c async for c in fake.prompt("x")] == ["a", "b"]
+    assert waits == []
+
+
+def test_chunk_delay_is_checked():
+    with pytest.raises(TypeError, match=r"chunk_delay= takes the seconds to wait before each "
+                       r"chunk \(a number\), got 'slow'"):
+        FakeModel("f", chunk_delay="slow")
+    with pytest.raises(TypeError, match="got True"):
+        FakeModel("f", chunk_delay=True)
+    with pytest.raises(ValueError, match="chunk_delay= must be 0 or more seconds, got -1"):
+        FakeModel("f", chunk_delay=-1)

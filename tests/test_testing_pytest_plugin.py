@@ -303,14 +303,14 @@ def test_keys_json_in_llm_user_dir_is_what_llm_reads(llm_user_dir):
     assert llm.get_key(alias="fakeprovider") == "from-keys-json"
 
 
-def test_each_test_gets_its_own_user_dir(pytester, run):
+def test_each_isolated_test_gets_its_own_user_dir(pytester, run):
     result = run(
         "import llm\n"
         "seen = []\n"
         "def test_one(llm_user_dir):\n"
         "    (llm_user_dir / 'keys.json').write_text('{\"p\": \"k\"}')\n"
         "    seen.append(llm.user_dir())\n"
-        "def test_two():\n"
+        "def test_two(fake_model):\n"
         "    seen.append(llm.user_dir())\n"
         "    assert seen[0] != seen[1]\n"
         "    assert llm.get_key(alias='p') is None\n"
@@ -318,43 +318,125 @@ def test_each_test_gets_its_own_user_dir(pytester, run):
     result.assert_outcomes(passed=2)
 
 
-def test_real_user_dir_and_api_key_variables_do_not_reach_tests(run, tmp_path, monkeypatch):
+WHICH_TESTS = """
+import os, llm, pytest
+
+REAL = {real!r}
+
+
+def check(isolated):
+    if isolated:
+        assert os.environ['LLM_USER_PATH'] != REAL
+        assert 'OPENAI_API_KEY' not in os.environ
+        assert 'DATASETTE_SECRETS_OPENAI_API_KEY' not in os.environ
+        assert llm.get_key(alias='openai', env='OPENAI_API_KEY') is None
+    else:
+        assert os.environ['LLM_USER_PATH'] == REAL
+        assert os.environ['OPENAI_API_KEY'] == 'sk-real-env'
+        assert os.environ['DATASETTE_SECRETS_OPENAI_API_KEY'] == 'sk-real-secret'
+        assert llm.get_key(alias='openai', env='OPENAI_API_KEY') == 'sk-real-keys-json'
+
+
+@pytest.fixture
+def app(datasette_llm_config):
+    return datasette_llm_config
+
+
+def test_plain():
+    check({plain})
+
+
+def test_monkeypatch_only(monkeypatch):
+    check({plain})
+
+
+def test_fake_model(fake_model):
+    check({ours})
+
+
+def test_hook_recorder(hook_recorder):
+    check({ours})
+
+
+def test_datasette_llm_config(datasette_llm_config):
+    check({ours})
+
+
+def test_llm_user_dir(llm_user_dir):
+    check({ours})
+
+
+def test_through_another_fixture(app):
+    check({ours})
+
+
+@pytest.mark.llm_models('m')
+def test_llm_models_marker():
+    check({ours})
+
+
+@pytest.mark.llm_cassette
+def test_llm_cassette_marker():
+    check({ours})
+
+
+def test_llm_cassette(llm_cassette):
+    check({ours})
+"""
+
+
+@pytest.mark.parametrize(
+    "setting, plain_isolated, ours_isolated",
+    [
+        (None, False, True),  # the default: fixtures
+        ("fixtures", False, True),
+        ("all", True, True),
+        ("true", True, True),  # what `true` (the default before) always meant: every test
+        ("off", False, False),
+        ("false", False, False),
+    ],
+)
+def test_which_tests_are_isolated(
+    pytester, tmp_path, monkeypatch, setting, plain_isolated, ours_isolated
+):
     real_dir = tmp_path / "real-llm-dir"
     real_dir.mkdir()
     (real_dir / "keys.json").write_text(json.dumps({"openai": "sk-real-keys-json"}))
     monkeypatch.setenv("LLM_USER_PATH", str(real_dir))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-real-env")
     monkeypatch.setenv("DATASETTE_SECRETS_OPENAI_API_KEY", "sk-real-secret")
+    pytester.makeini(INI + (f"datasette_llm_isolate = {setting}\n" if setting else ""))
+    pytester.makepyfile(
+        test_inner=WHICH_TESTS.format(real=str(real_dir), plain=plain_isolated, ours=ours_isolated)
+    )
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(passed=10)
+    # And everything is back afterwards
+    assert os.environ["OPENAI_API_KEY"] == "sk-real-env"
+    assert os.environ["LLM_USER_PATH"] == str(real_dir)
+
+
+def test_an_isolated_test_can_still_set_a_key(run, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-env")
     result = run(
-        "import os, llm\n"
-        f"REAL = {str(real_dir)!r}\n"
-        "def test_isolated():\n"
-        "    assert os.environ['LLM_USER_PATH'] != REAL\n"
-        "    assert 'OPENAI_API_KEY' not in os.environ\n"
-        "    assert 'DATASETTE_SECRETS_OPENAI_API_KEY' not in os.environ\n"
+        "import llm\n"
+        "def test_it(fake_model, monkeypatch):\n"
         "    assert llm.get_key(alias='openai', env='OPENAI_API_KEY') is None\n"
-        "def test_a_test_can_still_set_them(monkeypatch):\n"
         "    monkeypatch.setenv('OPENAI_API_KEY', 'sk-test')\n"
         "    assert llm.get_key(alias='openai', env='OPENAI_API_KEY') == 'sk-test'\n"
     )
-    result.assert_outcomes(passed=2)
-    # And everything is back afterwards
-    assert os.environ["OPENAI_API_KEY"] == "sk-real-env"
+    result.assert_outcomes(passed=1)
 
 
-def test_isolation_can_be_turned_off(pytester, tmp_path, monkeypatch):
-    pytester.makeini(INI + "datasette_llm_isolate = false\n")
-    monkeypatch.setenv("LLM_USER_PATH", str(tmp_path))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-kept")
-    pytester.makepyfile(
-        test_inner=(
-            "import os\n"
-            f"def test_not_isolated():\n"
-            f"    assert os.environ['LLM_USER_PATH'] == {str(tmp_path)!r}\n"
-            "    assert os.environ['OPENAI_API_KEY'] == 'sk-kept'\n"
-        )
+@pytest.mark.parametrize("value", ["maybe", "fixture"])
+def test_isolation_setting_must_be_known(pytester, value):
+    pytester.makeini(INI + f"datasette_llm_isolate = {value}\n")
+    pytester.makepyfile(test_inner="def test_it():\n    pass\n")
+    result = pytester.runpytest(*FAST)
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(
+        [f"*datasette_llm_isolate = '{value}': use fixtures (the default*, all (every test) or off*"]
     )
-    pytester.runpytest(*FAST).assert_outcomes(passed=1)
 
 
 def test_fake_models_inside_a_test_are_not_the_next_tests_business():

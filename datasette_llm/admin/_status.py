@@ -152,7 +152,7 @@ def _models(catalog, keys: list) -> list:
         secret = provider_secret_name(model.needs_key) if model.needs_key else None
         models.append({
             "model": model.model_id,
-            "aliases": catalog.aliases(model.model_id),
+            "aliases": catalog.aliases_of(model),
             "provider": model.needs_key or None,
             "key_secret": secret,
             "key_source": source_by_secret.get(secret) if secret else None,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import numbers
+import time
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import llm
 import pydantic
 
-Scripted = Union[str, Mapping[str, Any]]
+# A scripted response: its text, a dict with text and tool calls, or an exception to raise
+Scripted = Union[str, Mapping[str, Any], BaseException]
 _DEFAULT_OPTIONS = {"temperature": float, "max_tokens": int}
 
 
@@ -23,18 +26,25 @@ def _options_class(model_id: str, options: Optional[Mapping[str, Any]]):
 class _FakeBehaviour:
     """What the async model and its sync twin share: the script and the records."""
 
-    def _setup(self, model_id, responses, needs_key, key_env_var, usage, chunks, error, options):
+    def _setup(
+        self, model_id, responses, needs_key, key_env_var, usage, chunks, error, options,
+        chunk_delay,
+    ):
         if not isinstance(model_id, str) or not model_id:
             raise ValueError(f"FakeModel needs a model ID string, got {model_id!r}")
         if isinstance(responses, (str, bytes)):
             raise TypeError("FakeModel responses= takes a list of strings, not one string")
         if responses is not None:
             responses = list(responses)
-            for entry in responses:
-                if not isinstance(entry, (str, Mapping)):
-                    raise TypeError(
-                        f"FakeModel responses= entries are strings or dicts, got {entry!r}"
-                    )
+            for index, entry in enumerate(responses):
+                _check_response(index, entry)
+        if isinstance(chunk_delay, bool) or not isinstance(chunk_delay, numbers.Real):
+            raise TypeError(
+                "FakeModel chunk_delay= takes the seconds to wait before each chunk "
+                f"(a number), got {chunk_delay!r}"
+            )
+        if not chunk_delay >= 0:
+            raise ValueError(f"FakeModel chunk_delay= must be 0 or more seconds, got {chunk_delay!r}")
         if error is not None and not isinstance(error, BaseException):
             raise TypeError(f"FakeModel error= takes an exception instance, got {error!r}")
         if usage is not None and (len(usage) != 2):
@@ -59,6 +69,7 @@ class _FakeBehaviour:
         self.chunks: Optional[list] = chunks
         self.usage = None if usage is None else tuple(usage)
         self.error = error
+        self.chunk_delay = chunk_delay
         self.Options = _options_class(model_id, options)
         self.prompts: list = []
         self.keys: list = []
@@ -96,6 +107,8 @@ class _FakeBehaviour:
         tool_calls: list = []
         if self.responses:
             scripted = self.responses[min(index, len(self.responses) - 1)]
+            if isinstance(scripted, BaseException):
+                raise scripted
             if isinstance(scripted, Mapping):
                 text = scripted.get("text", "")
                 tool_calls = [
@@ -121,14 +134,34 @@ class _FakeBehaviour:
         return f"<{type(self).__name__} {self.model_id!r}>"
 
 
+def _check_response(index: int, entry) -> None:
+    if isinstance(entry, type) and issubclass(entry, BaseException):
+        raise TypeError(
+            f"FakeModel responses[{index}] is the exception class {entry.__name__}; "
+            f"pass an instance to raise, such as {entry.__name__}('...')"
+        )
+    if not isinstance(entry, (str, Mapping, BaseException)):
+        raise TypeError(
+            f"FakeModel responses[{index}] must be a string, a dict or an exception "
+            f"instance, got {entry!r}"
+        )
+
+
 def _check_chunks_match(responses, chunks) -> None:
-    texts = [r.get("text", "") if isinstance(r, Mapping) else r for r in responses]
-    if len(texts) != len(chunks):
+    if len(responses) != len(chunks):
         raise ValueError(
-            f"FakeModel got {len(texts)} responses but {len(chunks)} chunk lists; give one "
+            f"FakeModel got {len(responses)} responses but {len(chunks)} chunk lists; give one "
             "chunk list per response, or chunks= alone"
         )
-    for index, (text, parts) in enumerate(zip(texts, chunks)):
+    for index, (response, parts) in enumerate(zip(responses, chunks)):
+        if isinstance(response, BaseException):
+            if parts:
+                raise ValueError(
+                    f"FakeModel chunks[{index}] must be []: responses[{index}] is an "
+                    "exception, raised before any chunk"
+                )
+            continue
+        text = response.get("text", "") if isinstance(response, Mapping) else response
         if "".join(parts) != text:
             raise ValueError(
                 f"FakeModel chunks[{index}] joins to {''.join(parts)!r}, "
@@ -155,7 +188,11 @@ class _FakeSyncModel(llm.KeyModel):
         chunks, tool_calls, usage = self._twin._answer(prompt, key)
         for call in tool_calls:
             response.add_tool_call(call)
-        yield from chunks
+        delay = self._twin.chunk_delay
+        for chunk in chunks:
+            if delay:
+                time.sleep(delay)
+            yield chunk
         response.set_usage(input=usage[0], output=usage[1])
 
 
@@ -164,11 +201,14 @@ class FakeModel(_FakeBehaviour, llm.AsyncKeyModel):
 
     - ``responses``: the texts to answer with, in order (after the last, the last
       repeats); an entry may also be ``{"text": ..., "tool_calls": [{"name", "arguments"}]}``
-      to drive ``chain()``. Default: the prompt's own text.
+      to drive ``chain()``, or an exception instance, raised when that prompt arrives
+      (``responses=[RateLimitError(...), "ok"]`` fails the first prompt only). Default:
+      the prompt's own text.
     - ``chunks``: for each response, the list of chunks to stream it in (with
       ``responses``, one list per response, joining to its text; alone, they are the text).
     - ``usage``: ``(input_tokens, output_tokens)`` to report; default: word counts.
-    - ``error``: an exception instance to raise when prompted.
+    - ``error``: an exception instance to raise whenever prompted.
+    - ``chunk_delay``: seconds to wait before each chunk (default 0), for streaming UIs.
     - ``needs_key`` / ``key_env_var``: make it a model that needs an API key.
     - ``options``: option name -> type it accepts (default ``temperature``, ``max_tokens``).
 
@@ -191,15 +231,22 @@ class FakeModel(_FakeBehaviour, llm.AsyncKeyModel):
         chunks: Optional[Iterable[Sequence[str]]] = None,
         error: Optional[BaseException] = None,
         options: Optional[Mapping[str, Any]] = None,
+        chunk_delay: float = 0,
     ):
-        self._setup(model_id, responses, needs_key, key_env_var, usage, chunks, error, options)
+        self._setup(
+            model_id, responses, needs_key, key_env_var, usage, chunks, error, options,
+            chunk_delay,
+        )
         self.sync = _FakeSyncModel(self)
 
     async def execute(self, prompt, stream, response, conversation, key):
         chunks, tool_calls, usage = self._answer(prompt, key)
         for call in tool_calls:
             response.add_tool_call(call)
+        delay = self.chunk_delay
         for chunk in chunks:
+            if delay:
+                await asyncio.sleep(delay)
             yield chunk
             # Let other tasks run between chunks, as a network model would
             await asyncio.sleep(0)
