@@ -132,9 +132,9 @@ def _purpose_lines(purpose: dict) -> list:
         + (f"{default['model']}  (from {default['source']})" if default else "none")
     )
     for skipped in purpose["skipped_defaults"]:
-        lines.append(
-            f"      skipped {skipped['model']} from {skipped['source']}: {skipped['reason']}"
-        )
+        lines.append(_item(
+            f"skipped {skipped['model']} from {skipped['source']}: {skipped['reason']}", indent=6
+        ))
     lines.append("    allowed: " + (", ".join(purpose["allowed"]) or "none"))
     by_rule: dict = {}
     for excluded in purpose["excluded"]:
