@@ -106,12 +106,14 @@ async def assign(datasette, database_name, purpose: str, model_id: str, actor_id
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     def write(conn) -> None:
-        conn.execute(_SCHEMA)
-        conn.execute(
-            f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
-            "values (?, ?, ?, ?)",
-            list(assignment),
-        )
+        # Committed here: Datasette 0.65's execute_write_fn() opens no transaction of its own
+        with conn:
+            conn.execute(_SCHEMA)
+            conn.execute(
+                f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
+                "values (?, ?, ?, ?)",
+                list(assignment),
+            )
 
     await database(datasette, database_name).execute_write_fn(write)
     _cache.pop(datasette, None)
@@ -121,8 +123,9 @@ async def assign(datasette, database_name, purpose: str, model_id: str, actor_id
 async def clear(datasette, database_name, purpose: str) -> bool:
     """Remove a purpose's assignment; true if there was one."""
     def delete(conn) -> int:
-        conn.execute(_SCHEMA)
-        return conn.execute(f"delete from {TABLE} where purpose = ?", [purpose]).rowcount
+        with conn:  # committed here, as in write() above
+            conn.execute(_SCHEMA)
+            return conn.execute(f"delete from {TABLE} where purpose = ?", [purpose]).rowcount
 
     removed = await database(datasette, database_name).execute_write_fn(delete)
     _cache.pop(datasette, None)

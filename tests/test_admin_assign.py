@@ -189,6 +189,9 @@ async def test_an_assignment_persists_in_the_configured_database(tmp_path):
     assert (await assign_json(first, {"purpose": "p", "model": "m-b"})).status_code == 200
     second = await started(config, files=[str(path)])
     assert (await LLM(second).model(purpose="p")).model_id == "m-b"
+    assert (await assign_json(second, {"purpose": "p", "model": None})).json()["cleared"]
+    third = await started(config, files=[str(path)])
+    assert (await LLM(third).model(purpose="p")).model_id == "m-a"
 
 
 @pytest.mark.llm_models(*MODELS, assert_all_used=False)
