@@ -17,6 +17,9 @@ import time
 import weakref
 from typing import NamedTuple, Optional
 
+from ._config import ROOT
+from ._errors import ConfigError
+
 TABLE = "datasette_llm_assignments"
 REFRESH_SECONDS = 2.0
 _SCHEMA = f"""
@@ -51,6 +54,25 @@ def database(datasette, database_name: Optional[str]):
     if hasattr(datasette, "get_internal_database"):  # Datasette 1.0 alphas
         return datasette.get_internal_database()
     return datasette.get_database("_internal")  # Datasette 0.65: in memory
+
+
+def check_database(datasette, database_name: Optional[str]) -> None:
+    """At startup: a configured database that is not attached or not writable is a
+    ``ConfigError`` (else every ``model(purpose=...)`` would fail on it)."""
+    if database_name is None:
+        return
+    path = f"{ROOT}.assignments_database"
+    try:
+        db = database(datasette, database_name)
+    except KeyError:
+        attached = ", ".join(repr(name) for name in datasette.databases) or "none"
+        raise ConfigError(
+            path, f"no attached database is named {database_name!r} (attached: {attached})"
+        ) from None
+    if not db.is_mutable:
+        raise ConfigError(
+            path, f"the database {database_name!r} is immutable; assignments need a writable one"
+        )
 
 
 async def current(datasette, database_name: Optional[str]) -> dict:

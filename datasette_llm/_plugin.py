@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
+from . import _assignments
 from ._catalog import Catalog
 from ._config import plugin_config
 from ._config_check import check_options, log_warnings_once
 from ._key_pages import key_page
 from ._keys import provider_secret_name
+from .admin._hooks import (  # noqa: F401  (the /-/llm page and `datasette llm status`)
+    llm_admin_permission,
+    menu_links,
+    prepare_jinja2_environment,
+    register_commands,
+    register_routes,
+    skip_csrf,
+)
 
 
 @hookimpl
@@ -43,5 +52,6 @@ def startup(datasette):
         catalog = Catalog.current()
         check_options(config, catalog)
         log_warnings_once(datasette, config, catalog)
+        _assignments.check_database(datasette, config.assignments_database)
 
     return check

@@ -5,11 +5,12 @@ from datasette.plugins import pm
 
 @pytest.fixture
 def register_plugin():
-    """Register Datasette plugin objects for one test."""
+    """Register Datasette plugin objects for one test: ``register(plugin)``, or
+    ``register(plugin, "name")`` where the name shows (pages, snapshots)."""
     names = []
 
-    def register(plugin):
-        name = f"test-plugin-{len(names)}-{id(plugin)}"
+    def register(plugin, name=None):
+        name = name or f"test-plugin-{len(names)}-{id(plugin)}"
         if not hasattr(plugin, "__name__"):
             plugin.__name__ = name  # Datasette 0.65's plugin listing reads __name__
         pm.register(plugin, name=name)

@@ -26,7 +26,9 @@ datasette-llm demo: what to try (paths on the server above)
   5. /-/secrets         As root: set DEMO_API_KEY to any text. The demo-keyed
                         model then appears (require_keys).
   6. /demo/articles     The table's actions menu summarises rows (enrichments).
-  7. /-/llm             The admin page (when installed).
+  7. /-/llm             "LLM models" in the menu (root): which model serves each
+                        purpose and why, per actor ("As actor": alice, bob); assign
+                        another model to a purpose, and try it with a test prompt.
 """
 
 
