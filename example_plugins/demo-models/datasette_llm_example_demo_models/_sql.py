@@ -27,15 +27,21 @@ from typing import Optional
 _CREATE = re.compile(r"\bcreate\s+(?:temp(?:orary)?\s+)?(?:table|view)\b", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# SQLite keywords a table or column is likely to be named after: such names are quoted
+# Every SQLite keyword (sqlite.org/lang_keywords.html): a name that is one is quoted
 _KEYWORDS = frozenset(
-    "abort action add after all alter and as asc before begin between by case cast check "
-    "collate column commit constraint create cross current default delete desc distinct "
-    "drop else end escape except exists filter foreign from full glob group having if in "
-    "index inner insert intersect into is join key left like limit match natural no not "
-    "null of offset on or order outer over partition primary range references replace "
-    "right row rows select set table then to transaction trigger union unique update "
-    "using values view when where window with".split()
+    "abort action add after all alter always analyze and as asc attach autoincrement "
+    "before begin between by cascade case cast check collate column commit conflict "
+    "constraint create cross current current_date current_time current_timestamp "
+    "database default deferrable deferred delete desc detach distinct do drop each else "
+    "end escape except exclude exclusive exists explain fail filter first following for "
+    "foreign from full generated glob group groups having if ignore immediate in index "
+    "indexed initially inner insert instead intersect into is isnull join key last left "
+    "like limit match materialized natural no not nothing notnull null nulls of offset on "
+    "or order others outer over partition plan pragma preceding primary query raise range "
+    "recursive references regexp reindex release rename replace restrict returning right "
+    "rollback row rows savepoint select set table temp temporary then ties to transaction "
+    "trigger unbounded union unique update using vacuum values view virtual when where "
+    "window with without".split()
 )
 _COUNT = re.compile(r"\b(how many|count|number of)\b", re.IGNORECASE)
 _ASCENDING = re.compile(

@@ -298,3 +298,14 @@ async def test_datasette_llm_registers_the_demo_api_key_secret(datasette_llm_con
 
     ds = await datasette_llm_config({})
     assert "DEMO_API_KEY" in {secret.name for secret in await get_secrets(ds)}
+
+
+@pytest.mark.parametrize("keyword", ["NOTHING", "nulls", "Returning", "temp", "do"])
+def test_tables_named_after_any_sqlite_keyword_are_quoted(keyword):
+    schema = f'CREATE TABLE "{keyword}" (n integer);'
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(schema)
+        conn.execute(write_query(f"how many {keyword}", schema).sql).fetchall()
+    finally:
+        conn.close()
