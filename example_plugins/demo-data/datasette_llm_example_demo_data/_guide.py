@@ -25,7 +25,9 @@ datasette-llm demo: what to try (paths on the server above)
                         default is one he may no longer use, so it is ignored.
   5. /-/secrets         As root: set DEMO_API_KEY to any text. The demo-keyed
                         model then appears (require_keys).
-  6. /demo/articles     The table's actions menu summarises rows (enrichments).
+  6. /demo/articles     As root, "Enrich with an LLM" in the table's actions menu:
+                        a background job writes a summary into each row, with a
+                        live progress bar (enrichments).
   7. /-/llm             "LLM models" in the menu (root): which model serves each
                         purpose and why, per actor ("As actor": alice, bob); assign
                         another model to a purpose, and try it with a test prompt.
