@@ -1,0 +1,49 @@
+"""Attacks on the core, as an attacker and as a careless plugin author would write them:
+each test is a way around a guarantee of the README's Security model that once worked."""
+
+import llm
+import pytest
+
+from datasette_llm import LLM, ModelNotAllowedError
+from datasette_llm.testing import FakeModel, fake_models
+
+
+# Policy: a model ID and an alias are one name
+
+
+async def test_blocking_a_name_blocks_the_model_with_that_id_when_another_model_has_it_as_alias(
+    datasette_llm_config,
+):
+    """``llm aliases set real-model router/real-model`` (routing a model through another
+    provider) makes ``real-model`` resolve to the router's model. Blocking ``real-model``
+    must still block the model whose ID it is, under any of its names."""
+    real = FakeModel("real-model")
+    router = FakeModel("router/real-model")
+
+    class Aliased:
+        __name__ = "test-aliased-real-model"
+
+        @llm.hookimpl(tryfirst=True)  # before the router: its alias wins, as in llm
+        def register_models(self, register):
+            register(real.sync, real, aliases=("rm",))
+
+    from llm.plugins import pm as llm_pm
+
+    with fake_models(router):
+        llm_pm.register(Aliased(), name="test-aliased-real-model")
+        try:
+            llm.set_alias("real-model", "router/real-model")
+            assert llm.get_async_model("real-model") is router
+            for config in (
+                {"blocked_models": ["real-model"]},
+                {"purposes": {"p": {"blocked_models": ["real-model"]}}},
+            ):
+                ds = await datasette_llm_config(config)
+                listed = [m.model_id for m in await LLM(ds).models(purpose="p")]
+                assert "real-model" not in listed and "router/real-model" not in listed
+                for name in ("rm", "real-model", "router/real-model"):
+                    with pytest.raises(ModelNotAllowedError):
+                        await LLM(ds).model(name, purpose="p")
+        finally:
+            llm_pm.unregister(name="test-aliased-real-model")
+    assert real.prompts == [] and router.prompts == []
