@@ -365,6 +365,7 @@ class Selection:
         if not implementations:
             return []
         arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}
+        plugin_of: dict = {}  # model ID answered -> the first plugin that answered it
 
         async def answers() -> list:
             found = []
@@ -377,10 +378,25 @@ class Selection:
                         _DEFAULT_HOOK, plugin_name,
                         f"returned {type(answer).__name__}, expected a model ID string or None",
                     )
-                found.append(Candidate(answer, f"the llm_default_model hook of {plugin_name}"))
+                plugin_of.setdefault(answer, plugin_name)
+                found.append(answer)
             return found
 
-        return await implementations.run_async(arguments, answers)
+        # Wrappers see the model IDs answered, as pluggy would show them, and may replace them
+        found = await implementations.run_async(arguments, answers)
+        wrappers = ", ".join(impl.plugin_name for impl in implementations.wrappers)
+        if implementations.wrappers and (
+            not isinstance(found, list) or not all(isinstance(a, str) for a in found)
+        ):
+            raise HookResultError(
+                _DEFAULT_HOOK, wrappers,
+                f"wrapper returned {found!r}, expected a list of model ID strings "
+                "(return what yield gave it, or a changed copy)",
+            )
+        return [
+            Candidate(answer, f"the llm_default_model hook of {plugin_of.get(answer, wrappers)}")
+            for answer in found
+        ]
 
 
 def _narrowed(models: list, returned, plugin_name: str, removed_by: dict) -> list:

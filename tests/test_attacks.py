@@ -3,8 +3,10 @@ each test is a way around a guarantee of the README's Security model that once w
 
 import llm
 import pytest
+from datasette import hookimpl
+from datasette.plugins import pm
 
-from datasette_llm import LLM, ModelNotAllowedError
+from datasette_llm import LLM, HookResultError, ModelNotAllowedError
 from datasette_llm.testing import FakeModel, fake_models
 
 
@@ -47,3 +49,55 @@ async def test_blocking_a_name_blocks_the_model_with_that_id_when_another_model_
         finally:
             llm_pm.unregister(name="test-aliased-real-model")
     assert real.prompts == [] and router.prompts == []
+
+
+# Hooks called the way pluggy users expect: a wrapper gets what the hook answered
+
+
+async def test_a_wrapper_of_llm_default_model_sees_and_replaces_the_model_ids_answered(
+    datasette_llm_config, register_plugin
+):
+    """As documented, a wrapper receives the implementations' answers (model ID strings)
+    and may replace them: removing one, or answering another."""
+    seen = []
+
+    class Preference:
+        @hookimpl
+        def llm_default_model(self):
+            return "m-a"
+
+    class NoMA:
+        @hookimpl(wrapper=True)
+        def llm_default_model(self, actor):
+            answers = yield
+            seen.append(answers)
+            if actor and actor["id"] == "carol":
+                return ["m-c"] + answers
+            return [answer for answer in answers if answer != "m-a"]
+
+    register_plugin(Preference())
+    wrapper_name = pm.get_name(register_plugin(NoMA()))
+    with fake_models(FakeModel("m-a"), FakeModel("m-b"), FakeModel("m-c")):
+        ds = await datasette_llm_config({"default_model": "m-b"})
+        assert (await LLM(ds).model()).model_id == "m-b"
+        assert (await LLM(ds).model(actor={"id": "carol"})).model_id == "m-c"
+        explanation = await LLM(ds)._explain(actor={"id": "carol"})
+    assert seen == [["m-a"], ["m-a"], ["m-a"]]
+    assert explanation.default_source == f"the llm_default_model hook of {wrapper_name}"
+
+
+@pytest.mark.parametrize("returned", [None, "m-a", [3]])
+async def test_a_wrapper_of_llm_default_model_answering_garbage_is_a_clear_error(
+    datasette_llm_config, register_plugin, returned
+):
+    class Bad:
+        @hookimpl(wrapper=True)
+        def llm_default_model(self):
+            yield
+            return returned
+
+    register_plugin(Bad())
+    with fake_models(FakeModel("m-a")):
+        ds = await datasette_llm_config({"default_model": "m-a"})
+        with pytest.raises(HookResultError, match="llm_default_model.*model ID strings"):
+            await LLM(ds).model()
