@@ -250,12 +250,17 @@ class _Binding:
         if factories:
             result = PromptResult(self.purpose, group)
             async with _HookContexts(factories, result):
+                # The wrappers may have awaited: the group may have exited meanwhile
+                if group is not None and group.exited:
+                    self.check_usable("model")
                 response = target.prompt(prompt, **kwargs)
                 await result._add_response(response)
+                if group is not None:  # before the wrappers exit (they may await)
+                    await group._track(response)
         else:
             response = target.prompt(prompt, **kwargs)
-        if group is not None:
-            await group._track(response)
+            if group is not None:
+                await group._track(response)
         return response
 
     def chain(self, target, prompt, kwargs: dict):
@@ -320,9 +325,14 @@ class _ChainRun:
                 group._open_chains.discard(self)
 
     async def saw(self, response) -> None:
+        """A response of the chain exists (not yet generated): record it, or refuse it
+        if the chain's group has exited (another task going on iterating)."""
+        group = self._binding.group
+        if group is not None:
+            self._binding.check_usable("chain")
         await self._contexts._result._add_response(response)
-        if self._binding.group is not None:
-            await self._binding.group._track(response)
+        if group is not None:
+            await group._track(response)
 
     async def abandon(self, error: BaseException) -> None:
         """The group exits while this chain is still open (its iteration was left

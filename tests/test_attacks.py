@@ -1,12 +1,15 @@
 """Attacks on the core, as an attacker and as a careless plugin author would write them:
 each test is a way around a guarantee of the README's Security model that once worked."""
 
+import asyncio
+from contextlib import asynccontextmanager
+
 import llm
 import pytest
 from datasette import hookimpl
 from datasette.plugins import pm
 
-from datasette_llm import LLM, HookResultError, ModelNotAllowedError
+from datasette_llm import LLM, GroupExitedError, HookResultError, ModelNotAllowedError
 from datasette_llm.testing import FakeModel, fake_models
 
 
@@ -101,3 +104,197 @@ async def test_a_wrapper_of_llm_default_model_answering_garbage_is_a_clear_error
         ds = await datasette_llm_config({"default_model": "m-a"})
         with pytest.raises(HookResultError, match="llm_default_model.*model ID strings"):
             await LLM(ds).model()
+
+
+# Accounting: nothing runs, or is charged to a group, after the group settled
+
+
+class ExitRecorder:
+    """Records what llm_group_exit saw, and whether the group changed afterwards."""
+
+    def __init__(self):
+        self.exits = []
+
+    @hookimpl
+    def llm_group_exit(self, group):
+        self.exits.append(
+            (type(group.error).__name__ if group.error else None,
+             group.response_count, group.usage.input, group.usage.output)
+        )
+
+
+async def test_a_response_a_failed_group_left_unread_cannot_run_after_the_block(
+    datasette_llm_config, register_plugin
+):
+    """A block that raises leaves its unstarted responses unsent; reading one after the
+    block would send the prompt (with the group's key) after ``llm_group_exit`` settled,
+    and change the usage the hook already accounted for."""
+    recorder = register_plugin(ExitRecorder())
+    with fake_models(FakeModel("fake", usage=(2, 3), chunks=[["a ", "b ", "c"]])) as fake:
+        ds = await datasette_llm_config({})
+        with pytest.raises(ValueError, match="block failed"):
+            async with LLM(ds).group("fake") as model:
+                unstarted = await model.prompt("never sent")
+                started = await model.prompt("started")
+                await started.__aiter__().__anext__()  # one chunk, then left
+                raise ValueError("block failed")
+        for response in (unstarted, started):
+            with pytest.raises(GroupExitedError, match="closed when its group"):
+                await response.text()
+    assert fake.prompt_texts == ["started"]
+    assert recorder.exits == [("ValueError", 2, 0, 0)]
+    assert (model.group.usage.input, model.group.usage.output) == (0, 0)
+
+
+async def test_a_prompt_whose_wrappers_were_entering_when_the_group_exited_is_refused(
+    datasette_llm_config, register_plugin
+):
+    """A prompt started in a task of its own, whose budget wrapper is still asking its
+    service when the block ends, is not sent after the group settled."""
+    recorder = register_plugin(ExitRecorder())
+    log = []
+
+    class SlowBudget:
+        @hookimpl
+        def llm_prompt_context(self):
+            @asynccontextmanager
+            async def wrapper(result):
+                await asyncio.sleep(0.05)  # asking the budget service
+                try:
+                    yield
+                except BaseException as error:
+                    log.append(type(error).__name__)
+                    raise
+
+            return wrapper
+
+    register_plugin(SlowBudget())
+    with fake_models(FakeModel("fake", usage=(1, 1))) as fake:
+        ds = await datasette_llm_config({})
+        async with LLM(ds).group("fake") as model:
+            late = asyncio.create_task(model.prompt("late"))
+            await asyncio.sleep(0)
+        with pytest.raises(GroupExitedError):
+            await late
+    assert fake.prompts == []
+    assert log == ["GroupExitedError"]
+    assert recorder.exits == [(None, 0, 0, 0)]
+
+
+async def test_a_chain_iterated_by_another_task_starts_no_round_after_the_group_exited(
+    datasette_llm_config, register_plugin
+):
+    def tool(x: str) -> str:
+        "A tool"
+        return x
+
+    recorder = register_plugin(ExitRecorder())
+    calls = {"text": "", "tool_calls": [{"name": "tool", "arguments": {"x": "1"}}]}
+    model_obj = FakeModel("tooly", responses=[calls] * 5 + ["done"], usage=(1, 1))
+    with fake_models(model_obj):
+        ds = await datasette_llm_config({})
+        first_round = asyncio.Event()
+
+        async def consume(chain):
+            async for response in chain.responses():
+                await response.text()
+                first_round.set()
+                await asyncio.sleep(0.01)
+
+        async with LLM(ds).group("tooly") as model:
+            task = asyncio.create_task(consume(model.chain("go", tools=[tool])))
+            await first_round.wait()
+        with pytest.raises(GroupExitedError):
+            await task
+    sent = len(model_obj.prompts)
+    assert recorder.exits == [(None, sent, sent, sent)]
+    assert model.group.response_count == sent
+
+
+class SlowToClose(FakeModel):
+    """Streams until cancelled; closing it (its connection) takes a while."""
+
+    async def execute(self, prompt, stream, response, conversation, key):
+        self._answer(prompt, key)
+        try:
+            while True:
+                yield "a "
+                await asyncio.sleep(0.01)
+        finally:
+            await asyncio.sleep(0.1)
+
+
+class SlowExitWrapper:
+    """An audit wrapper whose exit writes its row (and takes a while)."""
+
+    @hookimpl
+    def llm_prompt_context(self):
+        @asynccontextmanager
+        async def wrapper(result):
+            try:
+                yield
+            finally:
+                await asyncio.sleep(0.1)
+
+        return wrapper
+
+
+@pytest.mark.parametrize("closing", ["a response", "a chain's wrappers"])
+async def test_a_second_cancellation_while_the_group_closes_does_not_skip_llm_group_exit(
+    datasette_llm_config, register_plugin, closing
+):
+    """A request timeout cancels the block, then the server's shutdown cancels the task
+    again while the group is closing what the block left unfinished."""
+    recorder = register_plugin(ExitRecorder())
+    if closing == "a chain's wrappers":
+        register_plugin(SlowExitWrapper())
+    with fake_models(SlowToClose("slow")):
+        ds = await datasette_llm_config({})
+        inside = asyncio.Event()
+
+        async def work():
+            async with LLM(ds).group("slow") as model:
+                if closing == "a response":
+                    unfinished = (await model.prompt("x")).__aiter__()
+                else:
+                    unfinished = model.chain("x").responses()
+                await unfinished.__anext__()
+                inside.set()
+                await asyncio.sleep(10)
+
+        task = asyncio.create_task(work())
+        await inside.wait()
+        task.cancel()
+        await asyncio.sleep(0.03)  # the group is now closing
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert recorder.exits and recorder.exits[0][0] == "CancelledError"
+    assert len(recorder.exits) == 1
+
+
+async def test_a_wrapper_raising_while_the_group_closes_a_chain_does_not_skip_llm_group_exit(
+    datasette_llm_config, register_plugin, caplog
+):
+    recorder = register_plugin(ExitRecorder())
+
+    class FailingAudit:
+        @hookimpl
+        def llm_prompt_context(self):
+            @asynccontextmanager
+            async def wrapper(result):
+                try:
+                    yield
+                finally:
+                    raise ConnectionError("audit log is down")
+
+            return wrapper
+
+    register_plugin(FailingAudit())
+    with fake_models(FakeModel("fake", chunks=[["a", "b"]])):
+        ds = await datasette_llm_config({})
+        async with LLM(ds).group("fake") as model:
+            responses = model.chain("x").responses()
+            await responses.__anext__()  # left unfinished
+    assert recorder.exits == [(None, 1, 1, 1)]  # its first response was completed
+    assert "audit log is down" in caplog.text
