@@ -10,7 +10,7 @@ from datasette import hookimpl
 from datasette.plugins import pm
 
 from datasette_llm import LLM, GroupExitedError, HookResultError, ModelNotAllowedError
-from datasette_llm.testing import FakeModel, fake_models
+from datasette_llm.testing import FakeModel, fake_models, fake_secrets
 
 
 # Policy: a model ID and an alias are one name
@@ -298,3 +298,111 @@ async def test_a_wrapper_raising_while_the_group_closes_a_chain_does_not_skip_ll
             await responses.__anext__()  # left unfinished
     assert recorder.exits == [(None, 1, 1, 1)]  # its first response was completed
     assert "audit log is down" in caplog.text
+
+
+# Keys: a key goes only to the model it was resolved for, and never shows
+
+
+@pytest.fixture
+def keyed_pair():
+    """Two models of two providers, each with its own key."""
+    with fake_models(
+        FakeModel("allowed", needs_key="alpha"), FakeModel("blocked", needs_key="beta")
+    ) as models, fake_secrets({"ALPHA_API_KEY": "sk-alpha", "BETA_API_KEY": "sk-beta"}):
+        yield models
+
+
+async def test_a_chain_cannot_be_pointed_at_another_model(datasette_llm_config, keyed_pair):
+    allowed, blocked = keyed_pair
+    ds = await datasette_llm_config({"blocked_models": ["blocked"]})
+    model = await LLM(ds).model("allowed")
+    for make_chain in (model.chain, model.conversation().chain):
+        chain = make_chain("hi")
+        chain.model = llm.get_async_model("blocked")  # llm's own attribute, assignable
+        with pytest.raises(RuntimeError, match="a key is only ever given to the model"):
+            await chain.text()
+    assert blocked.prompts == [] and allowed.prompts == []
+
+
+async def test_one_chain_iterated_by_two_tasks_cannot_get_around_a_denial(
+    datasette_llm_config, register_plugin
+):
+    """While one task waits for the budget service to answer, another task iterating the
+    same chain must not send the prompt."""
+
+    class Budget:
+        @hookimpl
+        def llm_prompt_context(self):
+            @asynccontextmanager
+            async def wrapper(result):
+                await asyncio.sleep(0.02)  # asking the budget service
+                raise PermissionError("over budget")
+                yield
+
+            return wrapper
+
+    register_plugin(Budget())
+    with fake_models(FakeModel("fake")) as fake:
+        ds = await datasette_llm_config({})
+        chain = (await LLM(ds).model("fake")).chain("hi")
+        outcomes = await asyncio.gather(chain.text(), chain.text(), return_exceptions=True)
+    assert fake.prompts == []
+    assert isinstance(outcomes[0], PermissionError)
+    assert isinstance(outcomes[1], RuntimeError) and "another task" in str(outcomes[1])
+
+
+async def test_keys_are_not_in_the_locals_of_a_denied_or_failed_prompts_traceback(
+    datasette_llm_config, register_plugin, keyed_pair
+):
+    """Error reporters (Sentry, rich, ``pytest -l``) show every frame's local variables."""
+    import traceback
+
+    class Denying:
+        def __init__(self):
+            self.deny_on = "enter"
+
+        @hookimpl
+        def llm_prompt_context(self):
+            @asynccontextmanager
+            async def wrapper(result):
+                if self.deny_on == "enter":
+                    raise PermissionError("denied")
+                yield
+                raise ConnectionError("audit log is down")
+
+            return wrapper
+
+    denying = register_plugin(Denying())
+    ds = await datasette_llm_config({})
+    for deny_on in ("enter", "exit"):
+        denying.deny_on = deny_on
+        for grouped in (False, True):
+            with pytest.raises((PermissionError, ConnectionError)) as info:
+                if grouped:
+                    async with LLM(ds).group("allowed") as model:
+                        await model.prompt("hi", temperature=0.5)
+                else:
+                    await (await LLM(ds).model("allowed")).prompt("hi", temperature=0.5)
+            shown = "".join(
+                traceback.TracebackException.from_exception(
+                    info.value, capture_locals=True
+                ).format()
+            )
+            assert "temperature" in shown  # the locals are there ...
+            assert "sk-alpha" not in shown, (deny_on, grouped)  # ... but not the key
+
+
+async def test_an_empty_key_from_the_caller_is_no_key(datasette_llm_config, monkeypatch):
+    """``prompt(key=os.environ.get("X", ""))`` must not make llm use its own key (the
+    server's keys.json or environment) instead of the operator's."""
+    monkeypatch.setenv("ALPHA_OWN_KEY", "sk-llm-own")
+    with fake_models(FakeModel("keyed", needs_key="alpha", key_env_var="ALPHA_OWN_KEY")) as keyed:
+        ds = await datasette_llm_config(
+            {"default_model": {"model": "keyed", "key": "CONFIGURED_KEY"}}
+        )
+        with fake_secrets({"CONFIGURED_KEY": "sk-configured"}):
+            model = await LLM(ds).model()
+        await (await model.prompt("a", key="")).text()
+        await model.chain("b", key="").text()
+        await (await model.prompt("c", key="sk-callers-own")).text()
+    assert keyed.keys == ["sk-configured", "sk-configured", "sk-callers-own"]
