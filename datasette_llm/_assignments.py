@@ -17,6 +17,9 @@ import time
 import weakref
 from typing import NamedTuple, Optional
 
+from ._config import ROOT
+from ._errors import ConfigError
+
 TABLE = "datasette_llm_assignments"
 REFRESH_SECONDS = 2.0
 _SCHEMA = f"""
@@ -47,6 +50,12 @@ _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # datasette -
 def database(datasette, database_name: Optional[str]):
     """The database assignments live in: the configured one, else the internal one."""
     if database_name:
+        if database_name not in datasette.databases:
+            raise ConfigError(
+                f"{ROOT}.assignments_database",
+                f"no database named {database_name!r} is attached; attached: "
+                + ", ".join(repr(name) for name in datasette.databases),
+            )
         return datasette.get_database(database_name)
     if hasattr(datasette, "get_internal_database"):  # Datasette 1.0 alphas
         return datasette.get_internal_database()
@@ -68,16 +77,12 @@ async def current(datasette, database_name: Optional[str]) -> dict:
 
 
 async def _read_all(datasette, database_name: Optional[str]) -> dict:
-    from datasette.utils import sqlite3
-
-    try:
-        rows = await database(datasette, database_name).execute(
-            f"select purpose, model_id, assigned_by, assigned_at from {TABLE}"
-        )
-    except sqlite3.OperationalError as error:
-        if "no such table" in str(error):
-            return {}
-        raise
+    db = database(datasette, database_name)
+    # Asked first: Datasette prints every failing query to stderr, and the table does
+    # not exist until the first assignment
+    if not await db.table_exists(TABLE):
+        return {}
+    rows = await db.execute(f"select purpose, model_id, assigned_by, assigned_at from {TABLE}")
     return {row[0]: Assignment(*row) for row in rows.rows}
 
 

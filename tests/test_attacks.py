@@ -406,3 +406,70 @@ async def test_an_empty_key_from_the_caller_is_no_key(datasette_llm_config, monk
         await model.chain("b", key="").text()
         await (await model.prompt("c", key="sk-callers-own")).text()
     assert keyed.keys == ["sk-configured", "sk-configured", "sk-callers-own"]
+
+
+# Config: a mistake cannot show a key, nor fail as something else
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sk-proj-" + "Ab3" * 16,  # OpenAI
+        "sk-ant-api03-" + "xY9" * 30,  # Anthropic
+        "gsk_" + "aB4" * 17,  # Groq
+        "AIzaSy" + "Cd5" * 11,  # Gemini
+        "0123456789abcdef" * 4,  # hex keys (Together)
+    ],
+    ids=["openai", "anthropic", "groq", "gemini", "hex"],
+)
+def test_an_api_key_written_where_a_secret_name_goes_is_refused_without_showing_it(value):
+    """``key:`` names a datasette-secrets secret. An operator who writes the key itself
+    there (or ``key: {$env: OPENAI_API_KEY}``) would get it registered as a secret *name*:
+    listed on /-/secrets and /-/llm, in URLs and logs."""
+    from datasette_llm import ConfigError
+    from datasette_llm._config import parse_config
+
+    for config, path in (
+        ({"default_model": {"model": "m", "key": value}}, "default_model.key"),
+        ({"purposes": {"p": {"models": [{"model": "m", "key": value}]}}},
+         "purposes.p.models[0].key"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            parse_config(config)
+        assert info.value.path == f"plugins.datasette-llm.{path}"
+        assert "looks like an API key" in str(info.value)
+        assert value not in str(info.value) and value[4:12] not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["CUSTOM_OPENAI_KEY", "ENRICHMENTS_GPT5_KEY", "openai-work", "QUERY_ASSISTANT_KEY"]
+)
+def test_secret_names_are_still_accepted(name):
+    from datasette_llm._config import parse_config
+
+    assert parse_config({"default_model": {"model": "m", "key": name}}).default_model.key == name
+
+
+async def test_an_assignments_database_that_is_not_attached_is_a_config_error(
+    datasette_llm_config,
+):
+    """Not a bare ``KeyError('nope')``, which code catching llm's ``UnknownModelError`` (a
+    ``KeyError``) would take for an unknown model."""
+    from datasette_llm import ConfigError
+
+    with fake_models(FakeModel("m")):
+        ds = await datasette_llm_config({"default_model": "m", "assignments_database": "nope"})
+        with pytest.raises(ConfigError) as info:
+            await LLM(ds).model(purpose="p")
+    assert info.value.path == "plugins.datasette-llm.assignments_database"
+    assert "no database named 'nope' is attached" in str(info.value)
+
+
+async def test_reading_assignments_before_any_is_made_logs_no_sql_error(
+    datasette_llm_config, capsys, caplog
+):
+    with fake_models(FakeModel("m")):
+        ds = await datasette_llm_config({"default_model": "m"})
+        assert (await LLM(ds).model(purpose="p")).model_id == "m"
+    captured = capsys.readouterr()
+    assert "no such table" not in captured.out + captured.err + caplog.text
