@@ -101,7 +101,14 @@ class Implementations:
             for impl in self.wrappers:
                 # pluggy registers only generator functions as wrappers
                 generator = call(impl, arguments)
-                next(generator)
+                try:
+                    next(generator)
+                except StopIteration:  # would surface as "coroutine raised StopIteration"
+                    raise HookResultError(
+                        self.hook_name, impl.plugin_name,
+                        "wrapper returned without yielding: a wrapper yields exactly once, "
+                        "also when it has nothing to do (write: return (yield))",
+                    ) from None
                 running.append((impl, generator))
         except BaseException as error:
             _exit_wrappers(self.hook_name, running, None, error)

@@ -282,6 +282,14 @@ class _Binding:
 
 
 def _checked_factory(plugin_name: str, factory) -> tuple:
+    if not callable(factory) and inspect.isawaitable(factory):  # async def llm_prompt_context
+        if hasattr(factory, "close"):
+            factory.close()  # never awaited: no "coroutine was never awaited" warning
+        raise HookResultError(
+            _HOOK, plugin_name,
+            "returned an awaitable: llm_prompt_context is called synchronously, so write "
+            "it as a plain def returning the wrapper (the wrapper itself is async)",
+        )
     if not callable(factory):
         raise HookResultError(
             _HOOK, plugin_name,

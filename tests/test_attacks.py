@@ -473,3 +473,49 @@ async def test_reading_assignments_before_any_is_made_logs_no_sql_error(
         assert (await LLM(ds).model(purpose="p")).model_id == "m"
     captured = capsys.readouterr()
     assert "no such table" not in captured.out + captured.err + caplog.text
+
+
+# Hooks written carelessly get an error that says what is wrong
+
+
+@pytest.mark.parametrize("hook", ["llm_filter_models", "llm_prompt_context"])
+async def test_a_wrapper_that_returns_without_yielding_is_a_clear_error(
+    datasette_llm_config, register_plugin, hook
+):
+    """``if not actor: return models`` before the ``yield``: pluggy calls it a wrapper that
+    did not yield; it must not surface as "coroutine raised StopIteration"."""
+
+    class Early:
+        @hookimpl(wrapper=True, specname=hook)
+        def early(self, actor):
+            if actor is None:
+                return []
+            return (yield)
+
+    name = pm.get_name(register_plugin(Early()))
+    with fake_models(FakeModel("m")) as fake:
+        ds = await datasette_llm_config({})
+        with pytest.raises(HookResultError) as info:
+            await (await LLM(ds).model("m")).prompt("hi")
+    assert str(info.value).startswith(f"{name}: {hook}() wrapper returned without yielding")
+    assert fake.prompts == []
+
+
+async def test_an_async_llm_prompt_context_is_a_clear_error_and_leaves_no_warning(
+    datasette_llm_config, register_plugin, recwarn
+):
+    import gc
+
+    class Async:
+        @hookimpl
+        async def llm_prompt_context(self):
+            return None
+
+    register_plugin(Async())
+    with fake_models(FakeModel("m")) as fake:
+        ds = await datasette_llm_config({})
+        with pytest.raises(HookResultError, match="write it as a plain def"):
+            await (await LLM(ds).model("m")).prompt("hi")
+    gc.collect()
+    assert [str(w.message) for w in recwarn if "never awaited" in str(w.message)] == []
+    assert fake.prompts == []
