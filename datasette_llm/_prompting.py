@@ -226,19 +226,27 @@ class _Binding:
             ]
         # Wrappers see (and may change) the list of factories, as pluggy would show it
         plugin_of: dict = {}  # id(factory) -> the plugin that returned it
+        raised: list = []  # what an implementation raised (a denial)
 
         def collect() -> list:
             factories = []
-            for plugin_name, factory in implementations.calls(arguments):
-                if factory is not None:
-                    plugin_of[id(factory)] = plugin_name
-                    factories.append(factory)
+            try:
+                for plugin_name, factory in implementations.calls(arguments):
+                    if factory is not None:
+                        plugin_of[id(factory)] = plugin_name
+                        factories.append(factory)
+            except BaseException as error:
+                raised.append(error)
+                raise
             return factories
 
+        factories = implementations.run(arguments, collect)
+        if raised:  # a wrapper returned instead: it may replace a denial, never swallow it
+            raise raised[0]
         wrappers = ", ".join(impl.plugin_name for impl in implementations.wrappers)
         return [
             _checked_factory(plugin_of.get(id(factory), wrappers), factory)
-            for factory in implementations.run(arguments, collect) or ()
+            for factory in factories or ()
         ]
 
     async def prompt(self, target, prompt, kwargs: dict):

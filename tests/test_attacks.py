@@ -519,3 +519,38 @@ async def test_an_async_llm_prompt_context_is_a_clear_error_and_leaves_no_warnin
     gc.collect()
     assert [str(w.message) for w in recwarn if "never awaited" in str(w.message)] == []
     assert fake.prompts == []
+
+
+async def test_a_pluggy_wrapper_cannot_swallow_a_denial_raised_by_a_prompt_hook(
+    datasette_llm_config, register_plugin
+):
+    """A budget plugin may deny in ``llm_prompt_context`` itself; an audit plugin's
+    ``@hookimpl(wrapper=True)`` that logs exceptions and returns must not turn that
+    denial into a prompt that is sent."""
+    logged = []
+
+    class Budget:
+        @hookimpl
+        def llm_prompt_context(self, actor):
+            raise PermissionError("over budget")
+
+    class Audit:
+        @hookimpl(wrapper=True)
+        def llm_prompt_context(self):
+            try:
+                return (yield)
+            except Exception as error:
+                logged.append(str(error))
+                return []
+
+    register_plugin(Budget())
+    register_plugin(Audit())
+    with fake_models(FakeModel("m")) as fake:
+        ds = await datasette_llm_config({})
+        model = await LLM(ds).model("m")
+        with pytest.raises(PermissionError, match="over budget"):
+            await model.prompt("hi")
+        with pytest.raises(PermissionError, match="over budget"):
+            await model.chain("hi").text()
+    assert logged == ["over budget", "over budget"]
+    assert fake.prompts == []
