@@ -1,7 +1,7 @@
 """Every reach of ours into llm's private names.
 
 llm documents ``AsyncResponse`` (iterate it, ``text()``, ``usage()``, ``on_done()``) and
-``AsyncChainResponse`` (iterate it, ``text()``); two things we need are not in that
+``AsyncChainResponse`` (iterate it, ``text()``); three things we need are not in that
 interface:
 
 - **Stopping an unfinished response for good.** When a ``group()`` block fails, its
@@ -15,10 +15,14 @@ interface:
   ``astream_events()`` and ``text()`` all iterate ``self.responses()``, and
   ``__aiter__`` is looked up on the type, so the chain object's class is swapped for a
   subclass whose methods run inside the hooks and then defer to llm's own.
+- **Keeping follow-ups on our path.** llm 0.34 added ``AsyncResponse.reply()``, which
+  prompts the llm model itself: past the ``llm_prompt_context`` hooks and with llm's own
+  key. Each response we hand out gets an instance attribute ``reply`` that raises (on
+  llm releases without ``reply()``, none).
 
 Checked against llm 0.30, 0.34 and 0.36 (the tox matrix: ``_generator`` is set when
-iteration starts unless it is already there, and ``responses()``/``__aiter__``/``text()`` of ``AsyncChainResponse``
-behave as described; ``astream_events()`` exists from 0.34). On other releases: a
+iteration starts unless it is already there, and ``responses()``/``__aiter__``/``text()``
+of ``AsyncChainResponse`` behave as described; ``astream_events()`` exists from 0.34). On other releases: a
 started response without ``_generator`` is left to the garbage collector, which closes
 its generator the same way, only later, and a release that ignored our ``_generator``
 would let a closed response be read again; a chain class without ``astream_events``
@@ -30,7 +34,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+import llm
+
 _HOOKS_ATTRIBUTE = "_datasette_llm_chain_hooks"
+_HAS_REPLY = hasattr(llm.AsyncResponse, "reply")
 _hooked_classes: dict = {}  # llm chain class -> its hooked subclass
 
 
@@ -46,6 +53,14 @@ async def close_unfinished(response, refusal: Callable[[], BaseException]) -> No
 async def _refusing(refusal: Callable[[], BaseException]):
     raise refusal()
     yield  # an async generator, as llm expects  # pragma: no cover
+
+
+def replace_reply(response, reply: Callable) -> None:
+    """Make ``response.reply`` our ``reply``: an instance attribute shadowing llm's
+    method (a class swap would cost every later attribute read of the response its
+    interpreter cache: measured +5 us a prompt). Nothing on an llm without ``reply()``."""
+    if _HAS_REPLY:
+        response.reply = reply
 
 
 def run_chain_inside(chain_response, hooks: Any) -> None:

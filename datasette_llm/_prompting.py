@@ -27,6 +27,15 @@ logger = logging.getLogger("datasette_llm")
 _HOOK = "llm_prompt_context"
 
 
+async def _refused_reply(*args, **kwargs):
+    """``reply()`` of the responses we hand out (llm's prompts the llm model itself)."""
+    raise TypeError(
+        "response.reply() would send the follow-up to the llm model itself, past "
+        "datasette-llm's hooks and without the configured key: use model.conversation() "
+        "and prompt the conversation again"
+    )
+
+
 class PromptResult:
     """Handed to ``llm_prompt_context`` wrappers.
 
@@ -268,11 +277,13 @@ class _Binding:
                 response = target.prompt(
                     prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs)
                 )
+                _llm_internals.replace_reply(response, _refused_reply)
                 await result._add_response(response)
                 if group is not None:  # before the wrappers exit (they may await)
                     await group._track(response)
         else:
             response = target.prompt(prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs))
+            _llm_internals.replace_reply(response, _refused_reply)
             if group is not None:
                 await group._track(response)
         return response
@@ -365,6 +376,7 @@ class _ChainRun:
         group = binding.group
         if group is not None:
             binding.check_usable("chain")
+        _llm_internals.replace_reply(response, _refused_reply)
         await self._contexts._result._add_response(response)
         if group is not None:
             await group._track(response)

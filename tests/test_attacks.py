@@ -554,3 +554,41 @@ async def test_a_pluggy_wrapper_cannot_swallow_a_denial_raised_by_a_prompt_hook(
             await model.chain("hi").text()
     assert logged == ["over budget", "over budget"]
     assert fake.prompts == []
+
+
+@pytest.mark.skipif(
+    not hasattr(llm.AsyncResponse, "reply"), reason="AsyncResponse.reply() is newer than this llm"
+)
+async def test_a_follow_up_cannot_leave_through_llms_own_reply(
+    datasette_llm_config, register_plugin, monkeypatch
+):
+    """llm's ``response.reply()`` prompts the llm model itself: past every
+    ``llm_prompt_context`` wrapper (budgets, audit logs) and with llm's own key (here
+    the server's environment variable) instead of the operator's."""
+    monkeypatch.setenv("ALPHA_OWN_KEY", "sk-llm-own")
+    contexts = []
+
+    class Audit:
+        @hookimpl
+        def llm_prompt_context(self, prompt):
+            contexts.append(prompt)
+
+    register_plugin(Audit())
+    with fake_models(
+        FakeModel("keyed", needs_key="alpha", key_env_var="ALPHA_OWN_KEY", responses=["a", "b"])
+    ) as keyed, fake_secrets({"ALPHA_API_KEY": "sk-configured"}):
+        ds = await datasette_llm_config({})
+        model = await LLM(ds).model("keyed")
+        response = await model.prompt("first")
+        await response.text()
+        with pytest.raises(TypeError, match="model.conversation"):
+            await response.reply("second")
+        conversation = model.conversation()
+        await (await conversation.prompt("first")).text()
+        with pytest.raises(TypeError, match="model.conversation"):
+            await conversation.responses[0].reply("second")
+        chain_responses = [r async for r in model.chain("first").responses()]
+        with pytest.raises(TypeError, match="model.conversation"):
+            await chain_responses[0].reply("second")
+    assert keyed.keys == ["sk-configured"] * 3
+    assert contexts == ["first"] * 3
