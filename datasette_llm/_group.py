@@ -179,13 +179,13 @@ class Group:
             for impl in implementations.plain:
                 try:
                     await resolve(call(impl, arguments))
-                except Exception as exc:
+                except BaseException as exc:  # CancelledError too: the others still settle
                     failures.append((impl.plugin_name, exc))
             return []
 
         try:
             await implementations.run_async(arguments, each)
-        except Exception as exc:  # a wrapper of llm_group_exit raised
+        except BaseException as exc:  # a wrapper of llm_group_exit raised
             failures.append((", ".join(i.plugin_name for i in implementations.wrappers), exc))
         first = None
         for plugin_name, exc in failures:

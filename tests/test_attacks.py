@@ -592,3 +592,29 @@ async def test_a_follow_up_cannot_leave_through_llms_own_reply(
             await chain_responses[0].reply("second")
     assert keyed.keys == ["sk-configured"] * 3
     assert contexts == ["first"] * 3
+
+
+async def test_an_exit_hook_raising_cancelled_error_does_not_skip_the_others(
+    datasette_llm_config, register_plugin
+):
+    """A hook awaiting a shared future that was cancelled elsewhere (a connection pool
+    being set up) gets ``CancelledError``: the other plugins still settle."""
+    recorder = register_plugin(ExitRecorder())
+
+    class Pool:
+        @hookimpl(tryfirst=True)
+        def llm_group_exit(self):
+            async def settle():
+                shared = asyncio.get_running_loop().create_future()
+                shared.cancel()
+                await shared
+
+            return settle()
+
+    register_plugin(Pool())
+    with fake_models(FakeModel("fake")):
+        ds = await datasette_llm_config({})
+        with pytest.raises(asyncio.CancelledError):
+            async with LLM(ds).group("fake") as model:
+                await (await model.prompt("hi")).text()
+    assert recorder.exits == [(None, 1, 1, 1)]
