@@ -33,6 +33,13 @@ class Choice(NamedTuple):
     key: Optional[str]
     options: Mapping
 
+    def __repr__(self):
+        # Never the key: error reporters show the locals of the frames that hold a Choice
+        return (
+            f"Choice(model={self.model!r}, key={'<hidden>' if self.key else None}, "
+            f"options={dict(self.options)!r})"
+        )
+
 
 class HookVerdict(NamedTuple):
     """What the ``llm_filter_models`` hooks made of the configured models."""

@@ -618,3 +618,28 @@ async def test_an_exit_hook_raising_cancelled_error_does_not_skip_the_others(
             async with LLM(ds).group("fake") as model:
                 await (await model.prompt("hi")).text()
     assert recorder.exits == [(None, 1, 1, 1)]
+
+
+async def test_keys_are_not_in_the_locals_of_a_groups_exit_failure(
+    datasette_llm_config, keyed_pair
+):
+    """A response failing while the group completes it is raised from ``group()``'s own
+    frame, whose locals an error reporter shows (the model's own frames hold the key, as
+    they must: they send it)."""
+    import traceback
+
+    allowed, _ = keyed_pair
+    allowed.error = RuntimeError("provider down")
+    ds = await datasette_llm_config({})
+    with pytest.raises(RuntimeError, match="provider down") as info:
+        async with LLM(ds).group("allowed") as model:
+            await model.prompt("hi")
+    allowed.error = None
+    stack = traceback.TracebackException.from_exception(info.value, capture_locals=True).stack
+    ours = {
+        frame.name: " ".join(frame.locals.values())
+        for frame in stack
+        if "datasette_llm" in frame.filename and "testing" not in frame.filename
+    }
+    assert "<Group" in ours["group"]  # our frames and their locals are there ...
+    assert not [name for name, shown in ours.items() if "sk-alpha" in shown]  # ... not the key
