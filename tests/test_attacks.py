@@ -643,3 +643,26 @@ async def test_keys_are_not_in_the_locals_of_a_groups_exit_failure(
     }
     assert "<Group" in ours["group"]  # our frames and their locals are there ...
     assert not [name for name, shown in ours.items() if "sk-alpha" in shown]  # ... not the key
+
+
+async def test_keys_are_not_in_the_locals_of_a_failing_filter_hooks_traceback(
+    datasette_llm_config, register_plugin, keyed_pair
+):
+    """``model()`` reads the key, then asks the filter hooks; one that fails (its user
+    table is missing) raises through frames of ours."""
+    import traceback
+
+    class Failing:
+        @hookimpl
+        def llm_filter_models(self, models):
+            raise LookupError("user table missing")
+
+    register_plugin(Failing())
+    ds = await datasette_llm_config({})
+    with pytest.raises(LookupError) as info:
+        await LLM(ds).model("allowed")
+    shown = "".join(
+        traceback.TracebackException.from_exception(info.value, capture_locals=True).format()
+    )
+    assert "<Selection" in shown or "Selection object" in shown  # the locals are there ...
+    assert "sk-alpha" not in shown  # ... but not the key
