@@ -666,3 +666,32 @@ async def test_keys_are_not_in_the_locals_of_a_failing_filter_hooks_traceback(
     )
     assert "<Selection" in shown or "Selection object" in shown  # the locals are there ...
     assert "sk-alpha" not in shown  # ... but not the key
+
+
+async def test_assignments_are_read_from_the_database_the_config_names_now(
+    datasette_llm_config, tmp_path, monkeypatch
+):
+    """A live change of ``assignments_database`` is seen at once: an assignment read from
+    the previous database moments before is not used."""
+    import sqlite3
+
+    from datasette_llm import _assignments
+
+    for name in ("first", "second"):
+        sqlite3.connect(tmp_path / f"{name}.db").execute("vacuum")
+    with fake_models(FakeModel("m-a"), FakeModel("m-b")):
+        ds = await datasette_llm_config(
+            {"default_model": "m-a", "assignments_database": "first"},
+            files=[str(tmp_path / "first.db"), str(tmp_path / "second.db")],
+        )
+        await _assignments.assign(ds, "first", "p", "m-b", "root")
+        assert (await LLM(ds).model(purpose="p")).model_id == "m-b"
+        changed = {"default_model": "m-a", "assignments_database": "second"}
+        original = ds.plugin_config
+        monkeypatch.setattr(
+            ds, "plugin_config",
+            lambda name, *args, **kwargs: (
+                changed if name == "datasette-llm" else original(name, *args, **kwargs)
+            ),
+        )
+        assert (await LLM(ds).model(purpose="p")).model_id == "m-a"
