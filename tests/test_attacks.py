@@ -695,3 +695,98 @@ async def test_assignments_are_read_from_the_database_the_config_names_now(
             ),
         )
         assert (await LLM(ds).model(purpose="p")).model_id == "m-a"
+
+
+# What held when attacked, kept so that it goes on holding
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["generator", "set", "duplicates", "tuple", "another snapshot", "unoffered", "mutated"],
+)
+async def test_odd_but_valid_filter_answers_only_ever_narrow(
+    datasette_llm_config, register_plugin, answer
+):
+    """Whatever shape a filter hook answers in, it keeps m-a and m-b of what it was
+    offered; blocked m-c never comes back, and model() agrees with models()."""
+
+    class Odd:
+        @hookimpl
+        def llm_filter_models(self, models):
+            kept = [m for m in models if m.model_id in ("m-a", "m-b")]
+            if answer == "generator":
+                return (m for m in kept)
+            if answer == "set":
+                return set(kept)
+            if answer == "duplicates":
+                return kept + kept
+            if answer == "tuple":
+                return tuple(kept)
+            if answer == "another snapshot":  # fresh objects from llm, same IDs
+                return [llm.get_async_model(m.model_id) for m in kept]
+            if answer == "unoffered":  # tries to add the blocked model back
+                return kept + [llm.get_async_model("m-c")]
+            if answer == "mutated":  # changes the list it was given, returns nothing
+                models[:] = kept + [llm.get_async_model("m-c")]
+                return None
+
+    register_plugin(Odd())
+    with fake_models(FakeModel("m-a"), FakeModel("m-b"), FakeModel("m-c"), FakeModel("m-d")):
+        ds = await datasette_llm_config({"blocked_models": ["m-c"]})
+        listed = [m.model_id for m in await LLM(ds).models() if m.model_id.startswith("m-")]
+        expected = ["m-a", "m-b", "m-d"] if answer == "mutated" else ["m-a", "m-b"]
+        assert listed == expected
+        for model_id in ("m-a", "m-b", "m-c", "m-d"):
+            if model_id in listed:
+                assert (await LLM(ds).model(model_id)).model_id == model_id
+            else:
+                with pytest.raises(ModelNotAllowedError):
+                    await LLM(ds).model(model_id)
+
+
+async def test_a_default_hook_answering_an_alias_of_a_blocked_model_is_skipped(
+    datasette_llm_config, register_plugin
+):
+    class Aliased:
+        __name__ = "test-aliased-blocked"
+
+        @llm.hookimpl
+        def register_models(self, register):
+            blocked = FakeModel("blocked-model")
+            register(blocked.sync, blocked, aliases=("cheap",))
+
+    class Prefers:
+        @hookimpl
+        def llm_default_model(self):
+            return "cheap"
+
+    from llm.plugins import pm as llm_pm
+
+    register_plugin(Prefers())
+    llm_pm.register(Aliased(), name="test-aliased-blocked")
+    try:
+        with fake_models(FakeModel("fallback")):
+            ds = await datasette_llm_config(
+                {"default_model": "fallback", "blocked_models": ["blocked-model"]}
+            )
+            assert (await LLM(ds).model()).model_id == "fallback"
+    finally:
+        llm_pm.unregister(name="test-aliased-blocked")
+
+
+async def test_a_key_name_from_an_environment_variable_is_a_name_and_a_key_there_is_refused(
+    datasette_llm_config, monkeypatch
+):
+    from datasette_llm import ConfigError
+
+    config = {"default_model": {"model": "keyed", "key": {"$env": "KEY_NAME"}}}
+    with fake_models(FakeModel("keyed", needs_key="acme")) as keyed:
+        monkeypatch.setenv("KEY_NAME", "TEAM_KEY")
+        ds = await datasette_llm_config(config)
+        with fake_secrets({"TEAM_KEY": "sk-team"}):
+            await (await (await LLM(ds).model()).prompt("hi")).text()
+        assert keyed.keys == ["sk-team"]
+        monkeypatch.setenv("KEY_NAME", "sk-proj-" + "Ab3" * 16)  # the key itself
+        with pytest.raises(ConfigError, match="looks like an API key") as info:
+            await LLM(ds).model()
+        assert "Ab3Ab3" not in str(info.value)
