@@ -160,6 +160,15 @@ def _exit_wrappers(hook_name: str, running: list, result: Any, error) -> Any:
     return result
 
 
+def refuse_awaitable(hook_name: str, plugin_name: str, awaitable, advice: str):
+    """An implementation of a hook we call synchronously returned an awaitable (it is an
+    ``async def``): close it, so no "never awaited" warning follows, and say what to
+    write instead."""
+    if hasattr(awaitable, "close"):
+        awaitable.close()
+    raise HookResultError(hook_name, plugin_name, f"returned an awaitable: {advice}")
+
+
 def call(impl, arguments: dict) -> Any:
     """Call one implementation with the arguments it names, as pluggy does."""
     return impl.function(*[arguments[name] for name in impl.argnames])

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import _llm_internals
 from ._errors import GroupExitedError, HookResultError
-from ._hooks import Implementations
+from ._hooks import Implementations, refuse_awaitable
 
 logger = logging.getLogger("datasette_llm")
 _HOOK = "llm_prompt_context"
@@ -302,12 +302,10 @@ class _Binding:
 
 def _checked_factory(plugin_name: str, factory) -> tuple:
     if not callable(factory) and inspect.isawaitable(factory):  # async def llm_prompt_context
-        if hasattr(factory, "close"):
-            factory.close()  # never awaited: no "coroutine was never awaited" warning
-        raise HookResultError(
-            _HOOK, plugin_name,
-            "returned an awaitable: llm_prompt_context is called synchronously, so write "
-            "it as a plain def returning the wrapper (the wrapper itself is async)",
+        refuse_awaitable(
+            _HOOK, plugin_name, factory,
+            "llm_prompt_context is called synchronously, so write it as a plain def "
+            "returning the wrapper (the wrapper itself is async)",
         )
     if not callable(factory):
         raise HookResultError(

@@ -224,8 +224,12 @@ class SlowToClose(FakeModel):
             await asyncio.sleep(0.1)
 
 
-class SlowExitWrapper:
-    """An audit wrapper whose exit writes its row (and takes a while)."""
+class AuditOnExit:
+    """An audit wrapper that writes its row on exit, however the prompt ended: ``write``
+    (async) is that write."""
+
+    def __init__(self, write):
+        self.write = write
 
     @hookimpl
     def llm_prompt_context(self):
@@ -234,9 +238,17 @@ class SlowExitWrapper:
             try:
                 yield
             finally:
-                await asyncio.sleep(0.1)
+                await self.write()
 
         return wrapper
+
+
+async def slow_write():
+    await asyncio.sleep(0.1)
+
+
+async def failing_write():
+    raise ConnectionError("audit log is down")
 
 
 @pytest.mark.parametrize("closing", ["a response", "a chain's wrappers"])
@@ -247,7 +259,7 @@ async def test_a_second_cancellation_while_the_group_closes_does_not_skip_llm_gr
     again while the group is closing what the block left unfinished."""
     recorder = register_plugin(ExitRecorder())
     if closing == "a chain's wrappers":
-        register_plugin(SlowExitWrapper())
+        register_plugin(AuditOnExit(slow_write))
     with fake_models(SlowToClose("slow")):
         ds = await datasette_llm_config({})
         inside = asyncio.Event()
@@ -277,20 +289,7 @@ async def test_a_wrapper_raising_while_the_group_closes_a_chain_does_not_skip_ll
     datasette_llm_config, register_plugin, caplog
 ):
     recorder = register_plugin(ExitRecorder())
-
-    class FailingAudit:
-        @hookimpl
-        def llm_prompt_context(self):
-            @asynccontextmanager
-            async def wrapper(result):
-                try:
-                    yield
-                finally:
-                    raise ConnectionError("audit log is down")
-
-            return wrapper
-
-    register_plugin(FailingAudit())
+    register_plugin(AuditOnExit(failing_write))
     with fake_models(FakeModel("fake", chunks=[["a", "b"]])):
         ds = await datasette_llm_config({})
         async with LLM(ds).group("fake") as model:
@@ -301,15 +300,6 @@ async def test_a_wrapper_raising_while_the_group_closes_a_chain_does_not_skip_ll
 
 
 # Keys: a key goes only to the model it was resolved for, and never shows
-
-
-@pytest.fixture
-def keyed_pair():
-    """Two models of two providers, each with its own key."""
-    with fake_models(
-        FakeModel("allowed", needs_key="alpha"), FakeModel("blocked", needs_key="beta")
-    ) as models, fake_secrets({"ALPHA_API_KEY": "sk-alpha", "BETA_API_KEY": "sk-beta"}):
-        yield models
 
 
 async def test_a_chain_cannot_be_pointed_at_another_model(datasette_llm_config, keyed_pair):
