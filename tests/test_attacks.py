@@ -780,3 +780,33 @@ async def test_a_key_name_from_an_environment_variable_is_a_name_and_a_key_there
         with pytest.raises(ConfigError, match="looks like an API key") as info:
             await LLM(ds).model()
         assert "Ab3Ab3" not in str(info.value)
+
+
+async def test_a_config_mistake_made_at_run_time_leaves_other_plugins_secrets_readable(
+    datasette_llm_config, register_plugin, monkeypatch
+):
+    """Our register_secrets hook runs whenever datasette-secrets lists secrets, for any
+    plugin's get_secret(): a datasette-llm config broken by a live change must fail our
+    calls, not every plugin's keys."""
+    from datasette_secrets import Secret, get_secret
+
+    from datasette_llm import ConfigError
+
+    class Other:
+        @hookimpl
+        def register_secrets(self):
+            return [Secret(name="OTHER_TOKEN", description="another plugin's token")]
+
+    register_plugin(Other())
+    monkeypatch.setenv("DATASETTE_SECRETS_OTHER_TOKEN", "token-value")
+    ds = await datasette_llm_config({})
+    original = ds.plugin_config
+    monkeypatch.setattr(
+        ds, "plugin_config",
+        lambda name, *args, **kwargs: (
+            {"blocked_model": []} if name == "datasette-llm" else original(name, *args, **kwargs)
+        ),
+    )
+    assert await get_secret(ds, "OTHER_TOKEN") == "token-value"
+    with pytest.raises(ConfigError, match="blocked_model"):
+        await LLM(ds).model("echo")
