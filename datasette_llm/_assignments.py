@@ -64,10 +64,6 @@ def database(datasette, database_name: Optional[str]):
     return datasette.get_database("_internal")  # Datasette 0.65: in memory
 
 
-async def create_table(datasette, database_name: Optional[str]) -> None:
-    await database(datasette, database_name).execute_write(_SCHEMA)
-
-
 async def current(datasette, database_name: Optional[str]) -> dict:
     """Every assignment, by purpose (read at most every ``REFRESH_SECONDS``)."""
     read = _cache.get(datasette)
@@ -79,13 +75,15 @@ async def current(datasette, database_name: Optional[str]) -> dict:
 
 
 async def _read_all(datasette, database_name: Optional[str]) -> dict:
-    db = database(datasette, database_name)
-    # Asked first: Datasette prints every failing query to stderr, and the table does
-    # not exist until the first assignment
-    if not await db.table_exists(TABLE):
-        return {}
-    rows = await db.execute(f"select purpose, model_id, assigned_by, assigned_at from {TABLE}")
-    return {row[0]: Assignment(*row) for row in rows.rows}
+    """Read on the database's write connection: Datasette 0.65's in-memory internal
+    database refuses a read that overlaps a write ("database table is locked")."""
+
+    def read(conn) -> dict:
+        conn.execute(_SCHEMA)  # a no-op once the table exists; never "no such table"
+        rows = conn.execute(f"select purpose, model_id, assigned_by, assigned_at from {TABLE}")
+        return {row[0]: Assignment(*row) for row in rows.fetchall()}
+
+    return await database(datasette, database_name).execute_write_fn(read)
 
 
 async def assign(datasette, database_name, purpose: str, model_id: str, actor_id) -> Assignment:
@@ -96,21 +94,25 @@ async def assign(datasette, database_name, purpose: str, model_id: str, actor_id
         purpose, model_id, actor_id,
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    db = database(datasette, database_name)
-    await db.execute_write(_SCHEMA)
-    await db.execute_write(
-        f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
-        "values (?, ?, ?, ?)",
-        list(assignment),
-    )
+    def write(conn) -> None:
+        conn.execute(_SCHEMA)
+        conn.execute(
+            f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
+            "values (?, ?, ?, ?)",
+            list(assignment),
+        )
+
+    await database(datasette, database_name).execute_write_fn(write)
     _cache.pop(datasette, None)
     return assignment
 
 
 async def clear(datasette, database_name, purpose: str) -> bool:
     """Remove a purpose's assignment; true if there was one."""
-    db = database(datasette, database_name)
-    await db.execute_write(_SCHEMA)
-    cursor = await db.execute_write(f"delete from {TABLE} where purpose = ?", [purpose])
+    def delete(conn) -> int:
+        conn.execute(_SCHEMA)
+        return conn.execute(f"delete from {TABLE} where purpose = ?", [purpose]).rowcount
+
+    removed = await database(datasette, database_name).execute_write_fn(delete)
     _cache.pop(datasette, None)
-    return bool(getattr(cursor, "rowcount", 0))
+    return bool(removed)

@@ -72,10 +72,11 @@ class PurposeConfig:
 class CheckState:
     """Checks of one parsed config against installed models, done once each:
     ``options``: (config path, model ``Options`` class) pairs validated; ``warned``:
-    the config's warnings were logged."""
+    the config's warnings were logged; ``refs_with_options``: what there is to validate."""
 
     options: set = field(default_factory=set)
     warned: bool = False
+    refs_with_options: Optional[tuple] = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,16 @@ class LLMConfig:
                 yield f"{ROOT}.purposes.{name}.model", purpose.model
             for i, ref in enumerate(purpose.models or ()):
                 yield f"{ROOT}.purposes.{name}.models[{i}]", ref
+
+    @property
+    def refs_with_options(self) -> tuple:
+        """(path, entry) of every entry that sets options (computed once)."""
+        found = self.checks.refs_with_options
+        if found is None:
+            found = self.checks.refs_with_options = tuple(
+                (path, ref) for path, ref in self.refs() if ref.options
+            )
+        return found
 
     def key_names(self) -> list[str]:
         """Custom secret names used by the config, in config order, without repeats."""

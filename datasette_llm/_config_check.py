@@ -27,9 +27,7 @@ def check_options(config: LLMConfig, catalog: Catalog) -> None:
     """Validate the options of every config entry whose model is installed, against the
     model's own ``Options``; each (entry, ``Options`` class) pair once per config."""
     done = config.checks.options
-    for path, ref in config.refs():
-        if not ref.options:
-            continue
+    for path, ref in config.refs_with_options:
         model = catalog.get(ref.model_id)
         if model is None or (path, model.Options) in done:
             continue

@@ -171,7 +171,7 @@ class Group:
     async def _call_exit_hooks(self, datasette) -> Optional[BaseException]:
         """Every ``llm_group_exit`` implementation, each even if another raised; the
         first exception is returned (to raise if nothing else went wrong), the rest logged."""
-        implementations = Implementations(_EXIT_HOOK)
+        implementations = Implementations.of(_EXIT_HOOK)
         arguments = {"datasette": datasette, "group": self}
         failures = []
 

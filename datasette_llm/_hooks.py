@@ -48,21 +48,24 @@ def hook_caller(hook_name: str):
 
 class Implementations:
     """One hook's implementations at the moment of a call, in pluggy's call order:
-    the wrappers, and the plain implementations they wrap."""
+    the wrappers, and the plain implementations they wrap. ``Implementations.of(name)``."""
 
     __slots__ = ("hook_name", "wrappers", "plain")
 
-    def __init__(self, hook_name: str):
+    def __init__(self, hook_name: str, impls: list):
         self.hook_name = hook_name
         # get_hookimpls() lists them in registration order, wrappers last; pluggy calls
         # the list from its end
-        impls = hook_caller(hook_name).get_hookimpls()
-        if not impls:  # the common case on the prompt path: nothing to sort
-            self.wrappers = self.plain = impls
-            return
         impls.reverse()
         self.wrappers = [i for i in impls if _is_wrapper(i)]
         self.plain = [i for i in impls if not _is_wrapper(i)] if self.wrappers else impls
+
+    @classmethod
+    def of(cls, hook_name: str) -> "Implementations":
+        impls = hook_caller(hook_name).get_hookimpls()
+        if not impls:  # the common case on the prompt path: one shared empty answer
+            return _NONE
+        return cls(hook_name, impls)
 
     def __bool__(self) -> bool:
         return bool(self.plain or self.wrappers)
@@ -114,6 +117,9 @@ class Implementations:
             _exit_wrappers(self.hook_name, running, None, error)
             raise
         return running
+
+
+_NONE = Implementations("(none)", [])
 
 
 def _is_wrapper(impl) -> bool:

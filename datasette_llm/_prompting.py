@@ -217,7 +217,7 @@ class _Binding:
     def context_factories(self, prompt) -> list:
         """Call every ``llm_prompt_context`` implementation: (plugin name, factory)
         for each that takes part in this prompt, in call order."""
-        implementations = Implementations(_HOOK)
+        implementations = Implementations.of(_HOOK)
         if not implementations:
             return []
         arguments = {

@@ -42,7 +42,7 @@ def get_purposes(datasette) -> list[Purpose]:
     ``register_llm_purposes`` is called synchronously (so this function is too): an
     implementation must return a list, not a coroutine.
     """
-    implementations = Implementations(_HOOK)
+    implementations = Implementations.of(_HOOK)
     arguments = {"datasette": datasette}
 
     def collect() -> list:

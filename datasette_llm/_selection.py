@@ -182,7 +182,7 @@ class Selection:
         return self._verdict
 
     async def _filter(self, models: list) -> HookVerdict:
-        implementations = Implementations(_FILTER_HOOK)
+        implementations = Implementations.of(_FILTER_HOOK)
         removed_by: dict = {}
         if not implementations:
             return HookVerdict(models, models, removed_by)
@@ -325,7 +325,7 @@ class Selection:
         choice = self._choice(model, await self.key_for(model))
         if choice.key is None and model.needs_key and self.config.require_keys:
             return self._no_key(model), None
-        if Implementations(_FILTER_HOOK):
+        if Implementations.of(_FILTER_HOOK):
             verdict = await self._hook_verdict()
             if model.model_id not in {kept.model_id for kept in verdict.kept}:
                 plugin = verdict.removed_by.get(model.model_id, "a plugin")
@@ -370,7 +370,7 @@ class Selection:
         )]
 
     async def _hook_defaults(self) -> list[Candidate]:
-        implementations = Implementations(_DEFAULT_HOOK)
+        implementations = Implementations.of(_DEFAULT_HOOK)
         if not implementations:
             return []
         arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}

@@ -197,6 +197,26 @@ class ExitCounter:
         return settle()
 
 
+class ExitLogger:
+    """An llm_prompt_context wrapper logging how it exits: (name, exception type, message)."""
+
+    def __init__(self, log):
+        self.log = log
+
+    @hookimpl
+    def llm_prompt_context(self):
+        @asynccontextmanager
+        async def wrapper(result):
+            try:
+                yield
+            except BaseException as error:
+                self.log.append(("wrapper_exit", type(error).__name__, str(error)))
+                raise
+            self.log.append(("wrapper_exit", None, None))
+
+        return wrapper
+
+
 class SlowModel(FakeModel):
     """Streams its chunks with a pause between them."""
 
@@ -291,24 +311,8 @@ async def test_a_chain_failing_mid_stream_exits_its_wrappers_first_with_the_real
     datasette_llm_config, register_plugin
 ):
     log = []
-    counter = ExitCounter(log)
-
-    class Wrapper:
-        @hookimpl
-        def llm_prompt_context(self):
-            @asynccontextmanager
-            async def wrapper(result):
-                try:
-                    yield
-                except BaseException as error:
-                    log.append(("wrapper_exit", type(error).__name__, str(error)))
-                    raise
-                log.append(("wrapper_exit", None, None))
-
-            return wrapper
-
-    register_plugin(counter)
-    register_plugin(Wrapper())
+    register_plugin(ExitCounter(log))
+    register_plugin(ExitLogger(log))
     with fake_models(SlowModel("flaky", ["one ", "two ", "three"], pause=0, fail_after=2)):
         ds = await datasette_llm_config({})
         for consume in ("iterate", "text"):
@@ -333,27 +337,15 @@ async def test_a_chain_left_unfinished_is_closed_before_the_group_exits(
     """Iterating ``responses()`` by hand and leaving it half-way: the wrappers still
     exit before ``llm_group_exit``."""
     log = []
-    counter = ExitCounter(log)
-
-    class Wrapper:
-        @hookimpl
-        def llm_prompt_context(self):
-            @asynccontextmanager
-            async def wrapper(result):
-                try:
-                    yield
-                except BaseException as error:
-                    log.append(("wrapper_exit", type(error).__name__))
-                    raise
-                log.append(("wrapper_exit", None))
-
-            return wrapper
-
-    register_plugin(counter)
-    register_plugin(Wrapper())
+    register_plugin(ExitCounter(log))
+    register_plugin(ExitLogger(log))
     with fake_models(SlowModel("slow", ["a", "b"], pause=0)):
         ds = await datasette_llm_config({})
         async with LLM(ds).group("slow") as model:
             responses = model.chain("go").responses()
             await responses.__anext__()  # the first response, then left alone
-    assert log == [("wrapper_exit", "GroupExitedError"), ("group_exit", None)]
+    assert log == [
+        ("wrapper_exit", "GroupExitedError",
+         "the group() block exited before this chain was iterated to its end"),
+        ("group_exit", None),
+    ]

@@ -1,4 +1,4 @@
-"""Counting assertions behind the performance targets of issue 5 (no timing here: the
+"""Counting assertions behind the performance targets (no timing here: the
 timings are ``python benchmarks/run.py``).
 
 - each public call enumerates llm's registry once, never more (the secret look-ups and
@@ -272,6 +272,22 @@ async def test_a_listing_reads_the_secrets_table_once_and_writes_nothing(
         assert await secret_writes(ds) == before
         assert {"prov0-m0", "prov2-m1", "prov4-m2"} <= listed
         assert "prov1-m0" not in listed
+
+
+async def test_a_key_read_through_get_secret_enumerates_nothing_more(
+    datasette_llm_config, providers, enumerations
+):
+    """model() reads a key stored in the database through get_secret(), which asks every
+    plugin's register_secrets; ours answers from the call's own registry snapshot
+    (Catalog.current(), a context variable). That holds while datasette-secrets calls the
+    hook in the caller's context, as 0.2 and 0.3a0 do: if a release calls it elsewhere
+    (another thread), our hook enumerates llm's registry again and this test says so
+    (still correct, only slower)."""
+    ds = await secrets_datasette(datasette_llm_config)
+    await save_secrets(ds, ["PROV2_API_KEY"])
+    before = enumerations.count
+    await LLM(ds).model("prov2-m0", actor={"id": "alice"})
+    assert enumerations.count - before == 1
 
 
 async def test_handing_out_a_keyed_model_records_its_use(datasette_llm_config, providers):

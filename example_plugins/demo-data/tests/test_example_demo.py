@@ -2,6 +2,7 @@
 models, with no API keys: the SQL assistant, per-user models and defaults side by side
 for the demo personas, and datasette-secrets with the keyed demo model."""
 
+import asyncio
 import html
 import json
 import re
@@ -131,11 +132,37 @@ async def test_bob_is_told_no_model_is_available_for_sql(demo_datasette):
     assert "plugins.datasette-llm" not in response.text
 
 
-async def test_the_demo_summarises_articles(demo_datasette):
+async def test_root_enriches_the_articles_others_may_not(demo_datasette):
     ds = await demo_datasette()
-    assert "/demo/articles/-/summarise" in (await ds.client.get("/demo/articles")).text
-    response = await post_form(ds, "/demo/articles/-/summarise", {"column": "body"})
+    ds.root_enabled = True  # as --root does: root has every permission
+    # Anonymous visitors and the personas have no update-row permission
+    for actor_id in (None, "alice", "bob"):
+        page = await ds.client.get("/demo/articles", cookies=cookies_for(ds, actor_id))
+        assert "enrich-with-llm" not in page.text
+    table = await ds.client.get("/demo/articles", cookies=cookies_for(ds, "root"))
+    assert "/demo/articles/-/enrich-with-llm" in table.text
+    form = await ds.client.get("/demo/articles/-/enrich-with-llm", cookies=cookies_for(ds, "root"))
+    assert 'The model that will run: <strong id="model-that-runs">demo-summarise</strong>' in (
+        form.text
+    )
+    fields = {
+        "template": "Summarise this in one sentence: {body}",
+        "output_column": "summary",
+        "model": "demo-summarise",
+        "rows": "all",
+    }
+    response = await post_form(ds, "/demo/articles/-/enrich-with-llm", fields, "root")
     assert response.status_code == 302
+    for _ in range(2000):
+        job = (
+            await ds.client.get(
+                response.headers["location"] + ".json", cookies=cookies_for(ds, "root")
+            )
+        ).json()
+        if job["status"] not in ("pending", "running"):
+            break
+        await asyncio.sleep(0.005)
+    assert (job["status"], job["done"]) == ("finished", 3)
     rows = (await ds.client.get("/demo/articles.json?_shape=array")).json()
     assert rows[0]["summary"] == (
         "After a decade away, brown pelicans have been seen nesting on the islands of the "
