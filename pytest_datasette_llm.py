@@ -18,6 +18,10 @@ ours. The public helpers live in ``datasette_llm.testing``.
 - A cassette test (``llm_cassette``) records its prompts to the real models or replays
   them: ``--llm-record-mode=none|once|new_episodes|all``. When recording, the key
   variables are left in place, so the real models get their keys.
+- ``datasette_server`` and ``browser_page`` test a plugin's pages in a real browser: a
+  ``datasette serve`` subprocess on a free port, and a Playwright page in an installed
+  headless Chromium (skipped without one, unless ``DATASETTE_LLM_REQUIRE_BROWSER`` is
+  set). They change nothing else.
 - After every test, fake models, fake secrets, hook recorders and cassettes the test
   left active fail it (and are cleaned up so the next test starts clean), and so does
   a ``FakeModel`` of the ``llm_models`` marker or the ``fake_model`` fixture that was
@@ -347,3 +351,62 @@ def _add_placeholder_keys(user_dir: Path, cassette) -> None:
             keys.setdefault(needs_key, PLACEHOLDER_KEY)
     if keys:
         path.write_text(json.dumps(keys))
+
+
+@pytest.fixture
+def datasette_server(tmp_path):
+    """Factory: ``server = datasette_server(*args, env={...})`` starts
+    ``datasette serve *args`` (from the current directory, on a free localhost port,
+    with this process's environment plus ``env``) and returns a ``DatasetteServer``:
+    ``.url``, ``.actor_cookie({"id": "root"})``, ``.log()``. Stopped after the test."""
+    from datasette_llm.testing._browser import DatasetteServer
+
+    servers = []
+
+    def start(*args, env=None):
+        server = DatasetteServer(
+            [str(arg) for arg in args], Path.cwd(), {**os.environ, **(env or {})},
+            log_dir=tmp_path, secret=f"datasette-llm-browser-test-{len(servers)}",
+        )
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+try:  # an async fixture in pytest-asyncio's strict mode too
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - without pytest-asyncio no async test runs anyway
+    _async_fixture = pytest.fixture
+
+
+@_async_fixture
+async def browser_page():
+    """A Playwright page (async API) in a fresh headless Chromium that is already
+    installed (Debian's ``chromium``, or ``CHROMIUM_PATH``): Playwright's own browser
+    download is never used. Without one the test is skipped with the reason, or fails
+    where ``DATASETTE_LLM_REQUIRE_BROWSER`` is set (as in CI that installs chromium)."""
+    from datasette_llm.testing._browser import (
+        CHROMIUM_ARGS,
+        REQUIRE_BROWSER,
+        chromium_path,
+        missing_browser,
+    )
+
+    problem = missing_browser()
+    if problem is not None:
+        if os.environ.get(REQUIRE_BROWSER):
+            pytest.fail(f"{problem}, and {REQUIRE_BROWSER} is set", pytrace=False)
+        pytest.skip(problem)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield await browser.new_page(viewport={"width": 1280, "height": 900})
+        finally:
+            await browser.close()

@@ -79,7 +79,8 @@ async def _read_all(datasette, database_name: Optional[str]) -> dict:
     database refuses a read that overlaps a write ("database table is locked")."""
 
     def read(conn) -> dict:
-        conn.execute(_SCHEMA)  # a no-op once the table exists; never "no such table"
+        with conn:  # Datasette 0.65 leaves committing to the function
+            conn.execute(_SCHEMA)  # a no-op once the table exists; never "no such table"
         rows = conn.execute(f"select purpose, model_id, assigned_by, assigned_at from {TABLE}")
         return {row[0]: Assignment(*row) for row in rows.fetchall()}
 
@@ -95,12 +96,13 @@ async def assign(datasette, database_name, purpose: str, model_id: str, actor_id
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     def write(conn) -> None:
-        conn.execute(_SCHEMA)
-        conn.execute(
-            f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
-            "values (?, ?, ?, ?)",
-            list(assignment),
-        )
+        with conn:  # committed (Datasette 0.65 leaves it to the function)
+            conn.execute(_SCHEMA)
+            conn.execute(
+                f"insert or replace into {TABLE} (purpose, model_id, assigned_by, assigned_at) "
+                "values (?, ?, ?, ?)",
+                list(assignment),
+            )
 
     await database(datasette, database_name).execute_write_fn(write)
     _cache.pop(datasette, None)
@@ -110,8 +112,9 @@ async def assign(datasette, database_name, purpose: str, model_id: str, actor_id
 async def clear(datasette, database_name, purpose: str) -> bool:
     """Remove a purpose's assignment; true if there was one."""
     def delete(conn) -> int:
-        conn.execute(_SCHEMA)
-        return conn.execute(f"delete from {TABLE} where purpose = ?", [purpose]).rowcount
+        with conn:  # committed (Datasette 0.65 leaves it to the function)
+            conn.execute(_SCHEMA)
+            return conn.execute(f"delete from {TABLE} where purpose = ?", [purpose]).rowcount
 
     removed = await database(datasette, database_name).execute_write_fn(delete)
     _cache.pop(datasette, None)

@@ -1,4 +1,4 @@
-"""The demo in a real browser (headless Chromium, the root conftest's ``browser_page``)
+"""The demo in a real browser (headless Chromium: datasette-llm's ``browser_page`` fixture)
 against a real ``datasette -c demo/datasette.yaml`` server. Screenshots are saved
 under each test's tmp_path."""
 

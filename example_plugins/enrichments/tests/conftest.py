@@ -55,16 +55,3 @@ def register_plugin():
     yield register
     for name in names:
         pm.unregister(name=name)
-
-
-def pytest_collection_modifyitems(config, items):
-    """The browser test needs the repository's root conftest.py (``browser_page``,
-    ``datasette_server``), which pytest loads only when run from the repository root."""
-    if any(hasattr(plugin, "browser_page") for plugin in config.pluginmanager.get_plugins()):
-        return
-    skip = pytest.mark.skip(
-        reason="run from the repository root, whose conftest.py drives the browser"
-    )
-    for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(skip)

@@ -1,7 +1,7 @@
 """The enrichment, as a user does it, in a real browser against ``datasette serve``.
 
-Uses the repository's root conftest.py (``browser_page``, ``datasette_server``): run it
-from the repository root. Screenshots are saved in the test's tmp_path.
+Uses datasette-llm's pytest fixtures ``browser_page`` (headless Chromium, Playwright)
+and ``datasette_server``. Screenshots are saved in the test's tmp_path.
 """
 
 from __future__ import annotations
