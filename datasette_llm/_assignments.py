@@ -7,8 +7,9 @@ assignment takes precedence over ``purposes.<name>.model``; it never widens the
 allow/blocklists: ``model()`` checks it like any other default.
 
 ``model()`` runs often and the table rarely changes, so each process keeps what it
-read for ``REFRESH_SECONDS``: a change made by this process is seen at once, one made by
-another process sharing the database within that time.
+read for ``REFRESH_SECONDS``: a change made by this process (or of the configured
+database) is seen at once, one made by another process sharing the database within that
+time.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Assignment(NamedTuple):
 
 class _Read(NamedTuple):
     at: float  # time.monotonic() of the read
+    database_name: Optional[str]  # the assignments_database it was read from
     assignments: dict  # purpose -> Assignment
 
 
@@ -50,6 +52,12 @@ _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # datasette -
 def database(datasette, database_name: Optional[str]):
     """The database assignments live in: the configured one, else the internal one."""
     if database_name:
+        if database_name not in datasette.databases:
+            raise ConfigError(
+                f"{ROOT}.assignments_database",
+                f"no database named {database_name!r} is attached; attached: "
+                + ", ".join(repr(name) for name in datasette.databases),
+            )
         return datasette.get_database(database_name)
     if hasattr(datasette, "get_internal_database"):  # Datasette 1.0 alphas
         return datasette.get_internal_database()
@@ -79,8 +87,8 @@ async def current(datasette, database_name: Optional[str]) -> dict:
     """Every assignment, by purpose (read at most every ``REFRESH_SECONDS``)."""
     read = _cache.get(datasette)
     now = time.monotonic()
-    if read is None or now - read.at > REFRESH_SECONDS:
-        read = _Read(now, await _read_all(datasette, database_name))
+    if read is None or now - read.at > REFRESH_SECONDS or read.database_name != database_name:
+        read = _Read(now, database_name, await _read_all(datasette, database_name))
         _cache[datasette] = read
     return read.assignments
 

@@ -265,6 +265,14 @@ def _parse_model_ref(raw: Any, path: str) -> ModelRef:
         raise ConfigError(
             f"{path}.key", f"expected the name of a datasette-secrets secret, got {_describe(key)}"
         )
+    if key is not None and _looks_like_an_api_key(key):
+        # Never shown: registered as a secret name, it would be listed on /-/secrets
+        raise ConfigError(
+            f"{path}.key",
+            "this looks like an API key, not the name of a datasette-secrets secret: "
+            "put a name here (such as ENRICHMENTS_KEY) and store the key in that secret "
+            "(DATASETTE_SECRETS_ENRICHMENTS_KEY, or /-/secrets)",
+        )
     options = raw.get("options")
     if options is None:
         options = _EMPTY_OPTIONS
@@ -281,6 +289,19 @@ def _parse_model_ref(raw: Any, path: str) -> ModelRef:
                 )
         options = MappingProxyType(dict(options))
     return ModelRef(model_id, key, options)
+
+
+def _looks_like_an_api_key(value: str) -> bool:
+    """True for the shapes of the common providers' keys (``sk-...``; long random
+    letters and digits), which secret names (``ENRICHMENTS_GPT5_KEY``) do not have."""
+    if value.startswith(("sk-", "sk_")):
+        return True
+    has_digit = any(c.isdigit() for c in value)
+    has_lower = any(c.islower() for c in value)
+    mixed_case = has_lower and any(c.isupper() for c in value)
+    return has_digit and has_lower and (
+        (len(value) >= 30 and mixed_case) or (len(value) >= 32 and value.isalnum())
+    )
 
 
 def _parse_id_list(raw: Any, path: str, allow_none: bool = False):

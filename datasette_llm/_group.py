@@ -7,6 +7,7 @@ it is unfinished, and released (its usage added to ``group.usage``) when it comp
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Optional
 
@@ -94,8 +95,11 @@ class Group:
         return response.on_done(self._done_callback)
 
     def _response_done(self, response) -> None:
-        """A response completed: release it, keep its usage."""
+        """A response completed: release it, keep its usage (until ``llm_group_exit``
+        has been called: what it saw is final)."""
         self._pending.pop(response, None)
+        if self._exit_hooks is not None:
+            return
         usage = self.usage
         usage.input += getattr(response, "input_tokens", None) or 0
         usage.output += getattr(response, "output_tokens", None) or 0
@@ -114,15 +118,6 @@ class Group:
                     first_error = outcome
         return first_error
 
-    async def _close_pending(self) -> None:
-        """The block failed: stop unfinished responses without generating more."""
-        pending, self._pending = list(self._pending), {}
-        for response in pending:
-            try:
-                await _llm_internals.close_unfinished(response)
-            except Exception:  # closing is best effort; the block's error wins
-                logger.exception("datasette-llm: closing an unfinished response failed")
-
     async def _exit(self, datasette, error: Optional[BaseException]) -> Optional[BaseException]:
         """Finish the group and call ``llm_group_exit`` exactly once, however the block
         ended (``error``: what it raised) and even if this exit is itself cancelled.
@@ -136,14 +131,17 @@ class Group:
                 self.error = await self._complete_pending()
             except BaseException as exc:
                 interrupted = self.error = exc
-                await self._close_pending()
         else:
             self.error = error
-            await self._close_pending()
-        for chain in list(self._open_chains):
-            await chain.abandon(self.error or GroupExitedError(
-                "the group() block exited before this chain was iterated to its end"
-            ))
+        # Whatever arrives during a step (another cancellation, a wrapper raising)
+        # stops neither the next steps nor the exit hooks
+        for step in self._closing_steps():
+            try:
+                await step()
+            except Exception:  # closing is best effort; the block's outcome stands
+                logger.exception("datasette-llm: closing what a group() block left failed")
+            except BaseException as exc:
+                interrupted = interrupted or exc
         # Shielded: a cancellation arriving now cannot stop the exit hooks half-way
         self._exit_hooks = asyncio.ensure_future(self._call_exit_hooks(datasette))
         hook_failure = await asyncio.shield(self._exit_hooks)
@@ -152,6 +150,23 @@ class Group:
         if error is None:
             return self.error or hook_failure
         return None
+
+    def _closing_steps(self) -> list:
+        """What the block left unfinished, to close before ``llm_group_exit``: its
+        unfinished responses if it failed (reading one afterwards raises
+        ``GroupExitedError``), then the wrappers of chains whose iteration it left."""
+        steps = []
+        if self.error is not None:
+            pending, self._pending = list(self._pending), {}
+            steps += [
+                functools.partial(_llm_internals.close_unfinished, response, _closed_response)
+                for response in pending
+            ]
+        reason = self.error or GroupExitedError(
+            "the group() block exited before this chain was iterated to its end"
+        )
+        steps += [functools.partial(chain.abandon, reason) for chain in self._open_chains]
+        return steps
 
     async def _call_exit_hooks(self, datasette) -> Optional[BaseException]:
         """Every ``llm_group_exit`` implementation, each even if another raised; the
@@ -164,13 +179,13 @@ class Group:
             for impl in implementations.plain:
                 try:
                     await resolve(call(impl, arguments))
-                except Exception as exc:
+                except BaseException as exc:  # CancelledError too: the others still settle
                     failures.append((impl.plugin_name, exc))
             return []
 
         try:
             await implementations.run_async(arguments, each)
-        except Exception as exc:  # a wrapper of llm_group_exit raised
+        except BaseException as exc:  # a wrapper of llm_group_exit raised
             failures.append((", ".join(i.plugin_name for i in implementations.wrappers), exc))
         first = None
         for plugin_name, exc in failures:
@@ -187,3 +202,10 @@ class Group:
             f"<Group model_id={self.model_id!r} purpose={self.purpose!r} "
             f"prompts={self.prompt_count} responses={self.response_count} ok={self.ok}>"
         )
+
+
+def _closed_response() -> GroupExitedError:
+    return GroupExitedError(
+        "This response was closed when its group() block failed; nothing more is "
+        "generated for a group that has settled"
+    )

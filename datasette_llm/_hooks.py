@@ -104,7 +104,14 @@ class Implementations:
             for impl in self.wrappers:
                 # pluggy registers only generator functions as wrappers
                 generator = call(impl, arguments)
-                next(generator)
+                try:
+                    next(generator)
+                except StopIteration:  # would surface as "coroutine raised StopIteration"
+                    raise HookResultError(
+                        self.hook_name, impl.plugin_name,
+                        "wrapper returned without yielding: a wrapper yields exactly once, "
+                        "also when it has nothing to do (write: return (yield))",
+                    ) from None
                 running.append((impl, generator))
         except BaseException as error:
             _exit_wrappers(self.hook_name, running, None, error)
@@ -157,6 +164,15 @@ def _exit_wrappers(hook_name: str, running: list, result: Any, error) -> Any:
     if error is not None:
         raise error
     return result
+
+
+def refuse_awaitable(hook_name: str, plugin_name: str, awaitable, advice: str):
+    """An implementation of a hook we call synchronously returned an awaitable (it is an
+    ``async def``): close it, so no "never awaited" warning follows, and say what to
+    write instead."""
+    if hasattr(awaitable, "close"):
+        awaitable.close()
+    raise HookResultError(hook_name, plugin_name, f"returned an awaitable: {advice}")
 
 
 def call(impl, arguments: dict) -> Any:

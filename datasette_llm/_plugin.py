@@ -8,6 +8,7 @@ from . import _assignments
 from ._catalog import Catalog
 from ._config import plugin_config
 from ._config_check import check_options, log_warnings_once
+from ._errors import ConfigError
 from ._key_pages import key_page
 from ._keys import provider_secret_name
 from .admin._hooks import (  # noqa: F401  (the /-/llm page and `datasette llm status`)
@@ -38,7 +39,13 @@ def register_secrets(datasette):
             obtain_url=page.url if page else None,
             obtain_label=page.label if page else None,
         )
-    for name in plugin_config(datasette).key_names():
+    try:
+        config_key_names = plugin_config(datasette).key_names()
+    except ConfigError:
+        # Raised by every call of ours (and at startup); datasette-secrets asks this hook
+        # for any plugin's get_secret(), and theirs must keep working
+        config_key_names = []
+    for name in config_key_names:
         if name not in secrets:
             secrets[name] = Secret(name=name, description="API key named in datasette-llm config")
     return list(secrets.values())

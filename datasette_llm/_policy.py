@@ -2,6 +2,8 @@
 
 Config entries may name a model by ID or by alias; everything here compares
 canonical model IDs, so ``blocked_models: [4o]`` blocks ``gpt-4o`` under any name.
+A blocklist entry that is one model's ID and another model's alias (``llm aliases set
+gpt-4o router/gpt-4o``) blocks both: the model it resolves to and the model with that ID.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Policy:
     def __init__(self, config: LLMConfig, catalog: Catalog) -> None:
         self.config = config
         self.catalog = catalog
-        self.blocked = frozenset(map(catalog.canonical, config.blocked_models))
+        self.blocked = _blocked_ids(catalog, config.blocked_models)
         self._rules: dict = {}  # purpose -> PurposeRules
         self._keyed_ids: Optional[frozenset] = None
 
@@ -69,8 +71,8 @@ class Policy:
                 allowlist.append(canonical(config.default_model.model_id))
             allowlist.extend(map(canonical, config.models))
             rule = f"{ROOT}.models"
-        blocked = frozenset(
-            map(canonical, purpose_config.blocked_models) if purpose_config is not None else ()
+        blocked = _blocked_ids(
+            self.catalog, purpose_config.blocked_models if purpose_config is not None else ()
         )
         return PurposeRules(
             None if allowlist is None else tuple(dict.fromkeys(allowlist)), rule, blocked
@@ -166,3 +168,10 @@ class Policy:
         if self.config.default_model is not None:
             candidates.append(Candidate(self.config.default_model.model_id, f"{ROOT}.default_model"))
         return candidates
+
+
+def _blocked_ids(catalog: Catalog, names) -> frozenset:
+    """The model IDs a blocklist blocks: what each name resolves to, and the name itself
+    as a model ID (another model's alias may shadow it, and llm would then resolve the
+    name elsewhere, while the model with that ID stays reachable by its other names)."""
+    return frozenset(map(catalog.canonical, names)) | frozenset(names)

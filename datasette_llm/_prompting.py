@@ -13,6 +13,7 @@ key into a pickle.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from contextlib import asynccontextmanager
@@ -20,10 +21,19 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import _llm_internals
 from ._errors import GroupExitedError, HookResultError
-from ._hooks import Implementations
+from ._hooks import Implementations, refuse_awaitable
 
 logger = logging.getLogger("datasette_llm")
 _HOOK = "llm_prompt_context"
+
+
+async def _refused_reply(*args, **kwargs):
+    """``reply()`` of the responses we hand out (llm's prompts the llm model itself)."""
+    raise TypeError(
+        "response.reply() would send the follow-up to the llm model itself, past "
+        "datasette-llm's hooks and without the configured key: use model.conversation() "
+        "and prompt the conversation again"
+    )
 
 
 class PromptResult:
@@ -182,8 +192,11 @@ class _Binding:
 
     def prompt_kwargs(self, kwargs: dict) -> dict:
         """The caller's keyword arguments plus our key and default options; the
-        caller's own values win."""
-        if self.key is not None and kwargs.get("key") is None:
+        caller's own values win (an empty ``key=`` is no key). A new dict, passed
+        straight to llm: the key never sits in a local variable of ours, where an error
+        reporter showing a traceback's locals would show it."""
+        kwargs = dict(kwargs)
+        if self.key is not None and not kwargs.get("key"):
             kwargs["key"] = self.key
         if self.options:
             caller_options = kwargs.get("options") or ()
@@ -193,8 +206,9 @@ class _Binding:
         return kwargs
 
     def chain_kwargs(self, kwargs: dict) -> dict:
-        """llm's ``chain()`` takes options only as ``options=``."""
-        if self.key is not None and kwargs.get("key") is None:
+        """As ``prompt_kwargs()``; llm's ``chain()`` takes options only as ``options=``."""
+        kwargs = dict(kwargs)
+        if self.key is not None and not kwargs.get("key"):
             kwargs["key"] = self.key
         if self.options:
             kwargs["options"] = {**self.options, **(kwargs.get("options") or {})}
@@ -221,19 +235,27 @@ class _Binding:
             ]
         # Wrappers see (and may change) the list of factories, as pluggy would show it
         plugin_of: dict = {}  # id(factory) -> the plugin that returned it
+        raised: list = []  # what an implementation raised (a denial)
 
         def collect() -> list:
             factories = []
-            for plugin_name, factory in implementations.calls(arguments):
-                if factory is not None:
-                    plugin_of[id(factory)] = plugin_name
-                    factories.append(factory)
+            try:
+                for plugin_name, factory in implementations.calls(arguments):
+                    if factory is not None:
+                        plugin_of[id(factory)] = plugin_name
+                        factories.append(factory)
+            except BaseException as error:
+                raised.append(error)
+                raise
             return factories
 
+        factories = implementations.run(arguments, collect)
+        if raised:  # a wrapper returned instead: it may replace a denial, never swallow it
+            raise raised[0]
         wrappers = ", ".join(impl.plugin_name for impl in implementations.wrappers)
         return [
             _checked_factory(plugin_of.get(id(factory), wrappers), factory)
-            for factory in implementations.run(arguments, collect) or ()
+            for factory in factories or ()
         ]
 
     async def prompt(self, target, prompt, kwargs: dict):
@@ -245,17 +267,25 @@ class _Binding:
                 self.check_usable("model")
             group.prompt_count += 1
         factories = self.context_factories(prompt)
-        if self.key is not None or self.options:
-            kwargs = self.prompt_kwargs(kwargs)
+        adds = self.key is not None or self.options
         if factories:
             result = PromptResult(self.purpose, group)
             async with _HookContexts(factories, result):
-                response = target.prompt(prompt, **kwargs)
+                # The wrappers may have awaited: the group may have exited meanwhile
+                if group is not None and group.exited:
+                    self.check_usable("model")
+                response = target.prompt(
+                    prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs)
+                )
+                _llm_internals.replace_reply(response, _refused_reply)
                 await result._add_response(response)
+                if group is not None:  # before the wrappers exit (they may await)
+                    await group._track(response)
         else:
-            response = target.prompt(prompt, **kwargs)
-        if group is not None:
-            await group._track(response)
+            response = target.prompt(prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs))
+            _llm_internals.replace_reply(response, _refused_reply)
+            if group is not None:
+                await group._track(response)
         return response
 
     def chain(self, target, prompt, kwargs: dict):
@@ -265,12 +295,18 @@ class _Binding:
         chain_response = target.chain(prompt, **self.chain_kwargs(kwargs))
         if self.group is not None:
             self.group.prompt_count += 1
-        if factories or self.group is not None:
-            _llm_internals.run_chain_inside(chain_response, _ChainRun(self, factories))
+        # Always, even with no hooks: each round is checked to run on our model
+        _llm_internals.run_chain_inside(chain_response, _ChainRun(self, factories))
         return chain_response
 
 
 def _checked_factory(plugin_name: str, factory) -> tuple:
+    if not callable(factory) and inspect.isawaitable(factory):  # async def llm_prompt_context
+        refuse_awaitable(
+            _HOOK, plugin_name, factory,
+            "llm_prompt_context is called synchronously, so write it as a plain def "
+            "returning the wrapper (the wrapper itself is async)",
+        )
     if not callable(factory):
         raise HookResultError(
             _HOOK, plugin_name,
@@ -285,17 +321,25 @@ class _ChainRun:
     while it runs, exited when the outermost iteration ends (with the exception that
     ended it); each response recorded as it appears."""
 
-    __slots__ = ("_binding", "_factories", "_contexts", "_depth")
+    __slots__ = ("_binding", "_factories", "_contexts", "_depth", "_task")
 
     def __init__(self, binding: _Binding, factories: list):
         self._binding = binding
         self._factories = factories
         self._contexts: Optional[_HookContexts] = None
         self._depth = 0
+        self._task = None  # the task iterating the chain now
 
     @asynccontextmanager
     async def running(self):
-        if self._depth:  # llm's __aiter__ iterating our responses(): already open
+        if self._depth:
+            if asyncio.current_task() is not self._task:
+                # Its wrappers may still be deciding: iterating now would send the prompt
+                raise RuntimeError(
+                    "This chain is already being iterated by another task; iterate a "
+                    "chain in one task at a time (await its text() once and share that)"
+                )
+            # llm's __aiter__ iterating our responses(): already open
             self._depth += 1
             try:
                 yield
@@ -308,6 +352,7 @@ class _ChainRun:
         result = PromptResult(binding.purpose, group, is_chain=True)
         self._contexts = _HookContexts(self._factories, result)
         self._depth = 1
+        self._task = asyncio.current_task()
         if group is not None:
             group._open_chains.add(self)
         try:
@@ -316,19 +361,36 @@ class _ChainRun:
                 result.chain_complete = True
         finally:
             self._depth = 0
+            self._task = None
             if group is not None:
                 group._open_chains.discard(self)
 
     async def saw(self, response) -> None:
+        """A response of the chain exists (not yet generated): record it, or refuse it
+        if the chain's group has exited (another task going on iterating)."""
+        binding = self._binding
+        if response.model is not binding.model:  # llm's chain.model was reassigned
+            raise _retargeted("chain", binding.model)
+        group = binding.group
+        if group is not None:
+            binding.check_usable("chain")
+        _llm_internals.replace_reply(response, _refused_reply)
         await self._contexts._result._add_response(response)
-        if self._binding.group is not None:
-            await self._binding.group._track(response)
+        if group is not None:
+            await group._track(response)
 
     async def abandon(self, error: BaseException) -> None:
         """The group exits while this chain is still open (its iteration was left
         unfinished): exit the contexts now, before ``llm_group_exit``."""
         if self._contexts is not None:
             await self._contexts.__aexit__(type(error), error, error.__traceback__)
+
+
+def _retargeted(what: str, model) -> RuntimeError:
+    return RuntimeError(
+        f"This {what}'s model was replaced after it was handed out for {model.model_id!r}; "
+        "a key is only ever given to the model it was resolved for"
+    )
 
 
 class _Wrapped:
@@ -362,11 +424,7 @@ class WrappedConversation(_Wrapped):
     def _target(self):
         conversation = self._conversation
         if conversation.model is not self._binding.model:
-            raise RuntimeError(
-                "This conversation's model was replaced after it was handed out for "
-                f"{self._binding.model.model_id!r}; a key is only ever given to the model "
-                "it was resolved for"
-            )
+            raise _retargeted("conversation", self._binding.model)
         return conversation
 
     @property

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ._errors import HookResultError
-from ._hooks import Implementations
+from ._hooks import Implementations, refuse_awaitable
 
 _HOOK = "register_llm_purposes"
 
@@ -62,12 +62,10 @@ def get_purposes(datasette) -> list[Purpose]:
 def _purposes_of(plugin_name: str, returned) -> list[Purpose]:
     """One implementation's answer, checked, each purpose marked with its plugin."""
     if inspect.isawaitable(returned):
-        if hasattr(returned, "close"):
-            returned.close()  # never awaited: no "coroutine was never awaited" warning
-        raise HookResultError(
-            _HOOK, plugin_name,
-            "returned an awaitable: register_llm_purposes is called synchronously by "
-            "get_purposes(), so write it as a plain def returning a list of Purpose objects",
+        refuse_awaitable(
+            _HOOK, plugin_name, returned,
+            "register_llm_purposes is called synchronously by get_purposes(), so write it "
+            "as a plain def returning a list of Purpose objects",
         )
     if isinstance(returned, (str, bytes)) or not hasattr(returned, "__iter__"):
         raise HookResultError(

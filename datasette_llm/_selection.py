@@ -33,6 +33,13 @@ class Choice(NamedTuple):
     key: Optional[str]
     options: Mapping
 
+    def __repr__(self):
+        # Never the key: error reporters show the locals of the frames that hold a Choice
+        return (
+            f"Choice(model={self.model!r}, key={'<hidden>' if self.key else None}, "
+            f"options={dict(self.options)!r})"
+        )
+
 
 class HookVerdict(NamedTuple):
     """What the ``llm_filter_models`` hooks made of the configured models."""
@@ -257,10 +264,10 @@ class Selection:
             if not isinstance(model_id, str):
                 raise TypeError(f"model_id must be a string, got {type(model_id).__name__}")
             model = self.installed(model_id)
-            refusal, key = await self._check(model)
+            refusal, choice = await self._check(model)
             if refusal is not None:
                 raise self._not_allowed(model, refusal)
-            return self._choice(model, key)
+            return choice
         candidates = await self._default_candidates()
         if not candidates:
             raise ModelNotFoundError(
@@ -275,9 +282,9 @@ class Selection:
             if model is None:
                 problem = f"{name!r} from {source} is not an installed model"
             else:
-                refusal, key = await self._check(model)
+                refusal, choice = await self._check(model)
                 if refusal is None:
-                    return self._choice(model, key)
+                    return choice
                 problem = f"{name!r} from {source} is refused by {refusal.rule}: {refusal.reason}"
             problems.append(problem)
             logger.warning("datasette-llm: default model skipped: %s", problem)
@@ -306,15 +313,17 @@ class Selection:
             + (f"; did you mean {', '.join(map(repr, matches))}?" if matches else "")
         )
 
-    async def _check(self, model) -> tuple[Optional[Refusal], Optional[str]]:
+    async def _check(self, model) -> tuple[Optional[Refusal], Optional[Choice]]:
         """The same rules as ``available()``, for one model: its key is read the way
         a prompt uses it (recorded), and where filter hooks exist, they decide on the
-        whole listing (a hook may decide on the list as a whole, ``models[:1]``)."""
+        whole listing (a hook may decide on the list as a whole, ``models[:1]``).
+        The key is held in the ``Choice`` at once, never in a local variable that an
+        error reporter would show if a hook raised."""
         refusal = self.policy.refusal(model.model_id, self.purpose)
         if refusal is not None:
             return refusal, None
-        key = await self.key_for(model)
-        if key is None and model.needs_key and self.config.require_keys:
+        choice = self._choice(model, await self.key_for(model))
+        if choice.key is None and model.needs_key and self.config.require_keys:
             return self._no_key(model), None
         if Implementations.of(_FILTER_HOOK):
             verdict = await self._hook_verdict()
@@ -323,7 +332,7 @@ class Selection:
                 return Refusal(
                     f"hook:{plugin}", f"the llm_filter_models hook of {plugin} excluded it"
                 ), None
-        return None, key
+        return None, choice
 
     def _not_allowed(self, model, refusal: Refusal) -> ModelNotAllowedError:
         who = f" for actor {_actor_id(self.actor)!r}" if self.actor else ""
@@ -365,6 +374,7 @@ class Selection:
         if not implementations:
             return []
         arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}
+        plugin_of: dict = {}  # model ID answered -> the first plugin that answered it
 
         async def answers() -> list:
             found = []
@@ -377,10 +387,25 @@ class Selection:
                         _DEFAULT_HOOK, plugin_name,
                         f"returned {type(answer).__name__}, expected a model ID string or None",
                     )
-                found.append(Candidate(answer, f"the llm_default_model hook of {plugin_name}"))
+                plugin_of.setdefault(answer, plugin_name)
+                found.append(answer)
             return found
 
-        return await implementations.run_async(arguments, answers)
+        # Wrappers see the model IDs answered, as pluggy would show them, and may replace them
+        found = await implementations.run_async(arguments, answers)
+        wrappers = ", ".join(impl.plugin_name for impl in implementations.wrappers)
+        if implementations.wrappers and (
+            not isinstance(found, list) or not all(isinstance(a, str) for a in found)
+        ):
+            raise HookResultError(
+                _DEFAULT_HOOK, wrappers,
+                f"wrapper returned {found!r}, expected a list of model ID strings "
+                "(return what yield gave it, or a changed copy)",
+            )
+        return [
+            Candidate(answer, f"the llm_default_model hook of {plugin_of.get(answer, wrappers)}")
+            for answer in found
+        ]
 
 
 def _narrowed(models: list, returned, plugin_name: str, removed_by: dict) -> list:

@@ -14,7 +14,10 @@ Wrappers: ``@hookimpl(wrapper=True)`` (and old-style ``hookwrapper=True``)
 implementations wrap the whole hook call as in pluggy. Their code runs synchronously
 before and after the other implementations and receives what datasette-llm makes of
 the hook: for ``llm_filter_models`` the composed list of models (a wrapper may narrow
-it, never widen it), for the other hooks the list of the implementations' answers.
+it, never widen it), for the other hooks the list of the implementations' answers (for
+``llm_default_model`` the model IDs). Unlike pluggy, an exception an
+``llm_prompt_context`` implementation raises (a denial) reaches the caller even if a
+wrapper catches it and returns: a wrapper may replace it, never swallow it.
 """
 
 from pluggy import HookspecMarker

@@ -39,6 +39,17 @@ def without_filter_hooks():
 
 
 @pytest.fixture
+def keyed_pair():
+    """Two models of two providers, each with its own key (ALPHA's and BETA's)."""
+    from datasette_llm.testing import FakeModel, fake_models, fake_secrets
+
+    with fake_models(
+        FakeModel("allowed", needs_key="alpha"), FakeModel("blocked", needs_key="beta")
+    ) as models, fake_secrets({"ALPHA_API_KEY": "sk-alpha", "BETA_API_KEY": "sk-beta"}):
+        yield models
+
+
+@pytest.fixture
 def secrets_list_walks(monkeypatch):
     """The calls of datasette-secrets' ``get_secrets()`` (every ``get_secret()`` makes
     one, listing every plugin's secrets) during the test, one Datasette per call."""

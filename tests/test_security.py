@@ -121,15 +121,6 @@ async def test_500_concurrent_prompts_over_50_actors_keep_their_own_keys_and_con
 # Nothing we hand out can be pointed at another model, or carry its key elsewhere
 
 
-@pytest.fixture
-def keyed_pair():
-    """Two models of two providers, each with its own key."""
-    with fake_models(
-        FakeModel("allowed", needs_key="alpha"), FakeModel("blocked", needs_key="beta")
-    ) as models, fake_secrets({"ALPHA_API_KEY": "sk-alpha", "BETA_API_KEY": "sk-beta"}):
-        yield models
-
-
 async def test_a_wrapped_conversation_cannot_be_pointed_at_another_model(
     datasette_llm_config, keyed_pair
 ):
