@@ -53,10 +53,10 @@ def database(datasette, database_name: Optional[str]):
     """The database assignments live in: the configured one, else the internal one."""
     if database_name:
         if database_name not in datasette.databases:
+            attached = ", ".join(repr(name) for name in datasette.databases) or "none"
             raise ConfigError(
                 f"{ROOT}.assignments_database",
-                f"no database named {database_name!r} is attached; attached: "
-                + ", ".join(repr(name) for name in datasette.databases),
+                f"no attached database is named {database_name!r} (attached: {attached})",
             )
         return datasette.get_database(database_name)
     if hasattr(datasette, "get_internal_database"):  # Datasette 1.0 alphas
@@ -69,17 +69,10 @@ def check_database(datasette, database_name: Optional[str]) -> None:
     ``ConfigError`` (else every ``model(purpose=...)`` would fail on it)."""
     if database_name is None:
         return
-    path = f"{ROOT}.assignments_database"
-    try:
-        db = database(datasette, database_name)
-    except KeyError:
-        attached = ", ".join(repr(name) for name in datasette.databases) or "none"
+    if not database(datasette, database_name).is_mutable:
         raise ConfigError(
-            path, f"no attached database is named {database_name!r} (attached: {attached})"
-        ) from None
-    if not db.is_mutable:
-        raise ConfigError(
-            path, f"the database {database_name!r} is immutable; assignments need a writable one"
+            f"{ROOT}.assignments_database",
+            f"the database {database_name!r} is immutable; assignments need a writable one",
         )
 
 

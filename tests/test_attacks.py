@@ -444,15 +444,21 @@ async def test_an_assignments_database_that_is_not_attached_is_a_config_error(
     datasette_llm_config,
 ):
     """Not a bare ``KeyError('nope')``, which code catching llm's ``UnknownModelError`` (a
-    ``KeyError``) would take for an unknown model."""
+    ``KeyError``) would take for an unknown model: at startup, and after a live change."""
     from datasette_llm import ConfigError
 
     with fake_models(FakeModel("m")):
-        ds = await datasette_llm_config({"default_model": "m", "assignments_database": "nope"})
+        with pytest.raises(ConfigError) as info:
+            await datasette_llm_config({"default_model": "m", "assignments_database": "nope"})
+        assert info.value.path == "plugins.datasette-llm.assignments_database"
+        assert "no attached database is named 'nope'" in str(info.value)
+        ds = await datasette_llm_config({"default_model": "m"})
+        if not getattr(ds, "config", None):
+            return  # Datasette 0.65: plugin config lives in metadata, read once
+        ds.config["plugins"]["datasette-llm"]["assignments_database"] = "nope"
         with pytest.raises(ConfigError) as info:
             await LLM(ds).model(purpose="p")
     assert info.value.path == "plugins.datasette-llm.assignments_database"
-    assert "no database named 'nope' is attached" in str(info.value)
 
 
 async def test_reading_assignments_before_any_is_made_logs_no_sql_error(
