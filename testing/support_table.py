@@ -50,8 +50,10 @@ last full run{when}.
 
 SECTION_NOTES = """\
 - `lowest` installs every direct dependency at the lowest version `pyproject.toml` allows
-  (uv's `lowest-direct` resolution); `py310`, `py312` and `py313` run the newest Datasette
-  alpha and llm on those Pythons.
+  (uv's `lowest-direct` resolution); `py310` and `py313` (and `py312`, on demand) run the
+  newest Datasette alpha and llm on those Pythons. The middle llm runs against the newest
+  Datasette only (`ds065-llmmid` and `ds1a23-llmmid` on demand), so that CI stays under 20
+  minutes on 2 cores. Browser tests run once, in the README's test command.
 - Not in the matrix: llm 0.31 to 0.33. Their default OpenAI plugin rebuilds a pydantic
   class for every model each time llm lists its models (0.3 to 0.9 s a listing, against under
   1 ms on 0.30 and 0.34 or later), and datasette-llm lists models on every `model()` and
@@ -74,7 +76,7 @@ tox -e lowest                     # the lowest versions pyproject.toml allows
 tox -e downstream                 # published plugins' own tests against this checkout
 ```
 
-Envs for a Python that is not installed (`py310`, `py312`, `py313`) are skipped. `tox -e downstream`
+Envs for a Python that is not installed (`py310`, `py313`) are skipped. `tox -e downstream`
 downloads the sdists of datasette-enrichments-llm, datasette-llm-accountant, datasette-extract,
 datasette-agent and datasette-llm-limits, installs each into a fresh venv next to this checkout
 (the plugin itself with `--no-deps`, so the published datasette-llm never replaces ours, which is
@@ -218,7 +220,7 @@ def section(results, downstream, when: str = "") -> str:
     if table:
         parts.append("Datasette and llm, crossed (✅: the whole suite passed):\n\n" + table + "\n")
         parts.append(
-            "Python 3.10 to 3.13 are tested too. llm 0.31 to 0.33 are left out: they rebuild "
+            "Python 3.10 and 3.13 are tested too (3.12 on demand: `tox -e py312`). llm 0.31 to 0.33 are left out: they rebuild "
             "a pydantic class per OpenAI model on every listing (0.3 to 0.9 s), too slow to "
             "use with datasette-llm, which lists models on every call.\n"
         )
