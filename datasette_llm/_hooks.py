@@ -21,6 +21,7 @@ users write:
 from __future__ import annotations
 
 import inspect
+import operator
 from typing import Any, Awaitable, Callable
 
 from ._errors import HookResultError
@@ -46,6 +47,10 @@ def hook_caller(hook_name: str):
     return caller
 
 
+_SORTED_MAX = 256
+_sorted: dict = {}  # (hook name, *HookImpls in get_hookimpls() order) -> Implementations
+
+
 class Implementations:
     """One hook's implementations at the moment of a call, in pluggy's call order:
     the wrappers, and the plain implementations they wrap. ``Implementations.of(name)``."""
@@ -62,10 +67,19 @@ class Implementations:
 
     @classmethod
     def of(cls, hook_name: str) -> "Implementations":
+        """The hook's implementations now. Sorted once per set of implementations (the
+        same HookImpl objects in the same order give the same answer; registering or
+        unregistering a plugin changes the set), since this runs on every prompt."""
         impls = hook_caller(hook_name).get_hookimpls()
         if not impls:  # the common case on the prompt path: one shared empty answer
-            return _NONE
-        return cls(hook_name, impls)
+            return NO_IMPLEMENTATIONS
+        key = (hook_name, *impls)
+        found = _sorted.get(key)
+        if found is None:
+            if len(_sorted) >= _SORTED_MAX:  # test suites register plugins by the thousand
+                _sorted.clear()
+            found = _sorted[key] = cls(hook_name, impls)
+        return found
 
     def __bool__(self) -> bool:
         return bool(self.plain or self.wrappers)
@@ -119,7 +133,7 @@ class Implementations:
         return running
 
 
-_NONE = Implementations("(none)", [])
+NO_IMPLEMENTATIONS = Implementations("(none)", [])  # Implementations.of() of any hook nobody implements
 
 
 def _is_wrapper(impl) -> bool:
@@ -177,7 +191,24 @@ def refuse_awaitable(hook_name: str, plugin_name: str, awaitable, advice: str):
 
 def call(impl, arguments: dict) -> Any:
     """Call one implementation with the arguments it names, as pluggy does."""
-    return impl.function(*[arguments[name] for name in impl.argnames])
+    return impl.function(*_argument_getter(impl.argnames)(arguments))
+
+
+_getters: dict = {}  # argnames -> a function picking those arguments, in order
+
+
+def _argument_getter(argnames: tuple) -> Callable[[dict], tuple]:
+    getter = _getters.get(argnames)
+    if getter is None:
+        if len(argnames) > 1:
+            getter = operator.itemgetter(*argnames)
+        elif argnames:
+            name = argnames[0]
+            getter = lambda arguments: (arguments[name],)  # noqa: E731
+        else:
+            getter = lambda arguments: ()  # noqa: E731
+        _getters[argnames] = getter
+    return getter
 
 
 async def resolve(value: Any) -> Any:

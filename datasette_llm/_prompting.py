@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import _llm_internals
 from ._errors import GroupExitedError, HookResultError
-from ._hooks import Implementations, refuse_awaitable
+from ._hooks import NO_IMPLEMENTATIONS, Implementations, call, refuse_awaitable
 
 logger = logging.getLogger("datasette_llm")
 _HOOK = "llm_prompt_context"
@@ -218,7 +218,7 @@ class _Binding:
         """Call every ``llm_prompt_context`` implementation: (plugin name, factory)
         for each that takes part in this prompt, in call order."""
         implementations = Implementations.of(_HOOK)
-        if not implementations:
+        if implementations is NO_IMPLEMENTATIONS:  # the common case: an identity test
             return []
         arguments = {
             "datasette": self.datasette,
@@ -228,11 +228,12 @@ class _Binding:
             "actor": self.actor,
         }
         if not implementations.wrappers:
-            return [
-                _checked_factory(plugin_name, factory)
-                for plugin_name, factory in implementations.calls(arguments)
-                if factory is not None
-            ]
+            factories = []
+            for impl in implementations.plain:
+                factory = call(impl, arguments)
+                if factory is not None:
+                    factories.append(_checked_factory(impl.plugin_name, factory))
+            return factories
         # Wrappers see (and may change) the list of factories, as pluggy would show it
         plugin_of: dict = {}  # id(factory) -> the plugin that returned it
         raised: list = []  # what an implementation raised (a denial)
@@ -301,19 +302,19 @@ class _Binding:
 
 
 def _checked_factory(plugin_name: str, factory) -> tuple:
-    if not callable(factory) and inspect.isawaitable(factory):  # async def llm_prompt_context
+    if callable(factory):
+        return plugin_name, factory
+    if inspect.isawaitable(factory):  # async def llm_prompt_context
         refuse_awaitable(
             _HOOK, plugin_name, factory,
             "llm_prompt_context is called synchronously, so write it as a plain def "
             "returning the wrapper (the wrapper itself is async)",
         )
-    if not callable(factory):
-        raise HookResultError(
-            _HOOK, plugin_name,
-            f"returned {type(factory).__name__}, expected None or a callable "
-            "taking a PromptResult and returning an async context manager",
-        )
-    return plugin_name, factory
+    raise HookResultError(
+        _HOOK, plugin_name,
+        f"returned {type(factory).__name__}, expected None or a callable "
+        "taking a PromptResult and returning an async context manager",
+    )
 
 
 class _ChainRun:
