@@ -90,6 +90,8 @@ class LLMConfig:
     assignments_database: Optional[str] = None
     # What _config_check has already done for this parsed config
     checks: "CheckState" = field(default_factory=lambda: CheckState(), compare=False, repr=False)
+    # Values worked out from this config alone, once (the policy's default candidates)
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     def purpose(self, name: Optional[str]) -> Optional[PurposeConfig]:
         if name is None:

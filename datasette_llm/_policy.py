@@ -58,6 +58,10 @@ class Policy:
         config = self.config
         canonical = self.catalog.canonical
         purpose_config = config.purpose(purpose)
+        if config.models is None and (
+            purpose_config is None or (purpose_config.models is None and not purpose_config.blocked_models)
+        ):
+            return _NO_RULES  # no allowlist and no purpose blocklist: the common case
         allowlist = rule = None
         if purpose_config is not None and purpose_config.models is not None:
             # A purpose allowlist replaces the global one; its default model is included
@@ -151,6 +155,8 @@ class Policy:
 
     def options_for(self, model_id: str, purpose: Optional[str]) -> Mapping:
         """Default options for this model here: the purpose's entry, else ``default_model``'s."""
+        if not self.config.refs_with_options:  # most configs set no options at all
+            return _NO_OPTIONS
         options = self._entry(model_id, purpose, "options")
         if options:
             return options
@@ -158,20 +164,31 @@ class Policy:
         return default_ref.options if default_ref is not None else _NO_OPTIONS
 
     def configured_default(self, purpose: Optional[str]) -> list[Candidate]:
-        """Config's default model candidates for ``purpose``, in the order tried."""
-        candidates = []
+        """Config's default model candidates for ``purpose``, in the order tried (they
+        depend on the config alone: worked out once per parsed config and purpose)."""
+        found = self.config.derived.get(("default candidates", purpose))
+        if found is None:
+            found = self.config.derived[("default candidates", purpose)] = tuple(
+                self._configured_default(purpose)
+            )
+        return list(found)
+
+    def _configured_default(self, purpose: Optional[str]):
         purpose_config = self.config.purpose(purpose)
         if purpose_config is not None and purpose_config.model is not None:
-            candidates.append(
-                Candidate(purpose_config.model.model_id, f"{ROOT}.purposes.{purpose}.model")
-            )
+            yield Candidate(purpose_config.model.model_id, f"{ROOT}.purposes.{purpose}.model")
         if self.config.default_model is not None:
-            candidates.append(Candidate(self.config.default_model.model_id, f"{ROOT}.default_model"))
-        return candidates
+            yield Candidate(self.config.default_model.model_id, f"{ROOT}.default_model")
 
 
 def _blocked_ids(catalog: Catalog, names) -> frozenset:
     """The model IDs a blocklist blocks: what each name resolves to, and the name itself
     as a model ID (another model's alias may shadow it, and llm would then resolve the
     name elsewhere, while the model with that ID stays reachable by its other names)."""
+    if not names:
+        return _NOTHING
     return frozenset(map(catalog.canonical, names)) | frozenset(names)
+
+
+_NOTHING: frozenset = frozenset()
+_NO_RULES = PurposeRules(None, None, _NOTHING)

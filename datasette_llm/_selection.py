@@ -17,7 +17,7 @@ from . import _assignments
 from ._catalog import Catalog
 from ._config import ROOT, LLMConfig
 from ._errors import HookResultError, ModelNotAllowedError, ModelNotFoundError
-from ._hooks import Implementations, call, resolve
+from ._hooks import NO_IMPLEMENTATIONS, Implementations, call, resolve
 from ._keys import KeyResolver, KeySources, provider_secret_name
 from ._policy import Candidate, Policy, Refusal
 
@@ -325,7 +325,7 @@ class Selection:
         choice = self._choice(model, await self.key_for(model))
         if choice.key is None and model.needs_key and self.config.require_keys:
             return self._no_key(model), None
-        if Implementations.of(_FILTER_HOOK):
+        if Implementations.of(_FILTER_HOOK) is not NO_IMPLEMENTATIONS:
             verdict = await self._hook_verdict()
             if model.model_id not in {kept.model_id for kept in verdict.kept}:
                 plugin = verdict.removed_by.get(model.model_id, "a plugin")
@@ -371,7 +371,7 @@ class Selection:
 
     async def _hook_defaults(self) -> list[Candidate]:
         implementations = Implementations.of(_DEFAULT_HOOK)
-        if not implementations:
+        if implementations is NO_IMPLEMENTATIONS:
             return []
         arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}
         plugin_of: dict = {}  # model ID answered -> the first plugin that answered it
