@@ -73,7 +73,7 @@ class SkippedDefault(NamedTuple):
 
 class Selection:
     __slots__ = (
-        "datasette", "config", "catalog", "policy", "keys", "actor", "purpose",
+        "datasette", "config", "catalog", "policy", "_keys", "actor", "purpose",
         "_defaults", "_verdict",
     )
 
@@ -82,13 +82,20 @@ class Selection:
         self.config = config
         self.catalog = catalog
         self.policy = Policy(config, catalog)
-        self.keys = KeyResolver(datasette, actor.get("id") if actor else None)
+        self._keys: Optional[KeyResolver] = None  # made when a key is first needed
         self.actor = actor
         self.purpose = purpose
         self._defaults: Optional[list] = None  # default candidates, once asked
         self._verdict: Optional[HookVerdict] = None  # the filter hooks' answer, once asked
 
     # Keys
+
+    @property
+    def keys(self) -> KeyResolver:
+        if self._keys is None:
+            actor = self.actor
+            self._keys = KeyResolver(self.datasette, actor.get("id") if actor else None)
+        return self._keys
 
     def key_sources(self, model) -> Optional[KeySources]:
         """Where ``model``'s key comes from here, or None if it needs none."""
@@ -348,31 +355,20 @@ class Selection:
         """Default model names in the order they are tried, each with where it came
         from: hook answers, the purpose's assignment on /-/llm, then config."""
         if self._defaults is None:
-            self._defaults = (
-                await self._hook_defaults()
-                + await self._assigned_default()
-                + self.policy.configured_default(self.purpose)
-            )
+            candidates = []
+            implementations = Implementations.of(_DEFAULT_HOOK)
+            if implementations is not NO_IMPLEMENTATIONS:
+                candidates += await self._hook_defaults(implementations)
+            if self.purpose is not None:
+                assignment = (
+                    await _assignments.current(self.datasette, self.config.assignments_database)
+                ).get(self.purpose)
+                if assignment is not None:
+                    candidates.append(_assigned(assignment))
+            self._defaults = candidates + self.policy.configured_default(self.purpose)
         return self._defaults
 
-    async def _assigned_default(self) -> list[Candidate]:
-        if self.purpose is None:
-            return []
-        assignment = (
-            await _assignments.current(self.datasette, self.config.assignments_database)
-        ).get(self.purpose)
-        if assignment is None:
-            return []
-        return [Candidate(
-            assignment.model_id,
-            f"the assignment on /-/llm by {assignment.assigned_by or 'an unnamed actor'} "
-            f"at {assignment.assigned_at}",
-        )]
-
-    async def _hook_defaults(self) -> list[Candidate]:
-        implementations = Implementations.of(_DEFAULT_HOOK)
-        if implementations is NO_IMPLEMENTATIONS:
-            return []
+    async def _hook_defaults(self, implementations: Implementations) -> list[Candidate]:
         arguments = {"datasette": self.datasette, "purpose": self.purpose, "actor": self.actor}
         plugin_of: dict = {}  # model ID answered -> the first plugin that answered it
 
@@ -406,6 +402,14 @@ class Selection:
             Candidate(answer, f"the llm_default_model hook of {plugin_of.get(answer, wrappers)}")
             for answer in found
         ]
+
+
+def _assigned(assignment) -> Candidate:
+    return Candidate(
+        assignment.model_id,
+        f"the assignment on /-/llm by {assignment.assigned_by or 'an unnamed actor'} "
+        f"at {assignment.assigned_at}",
+    )
 
 
 def _narrowed(models: list, returned, plugin_name: str, removed_by: dict) -> list:
