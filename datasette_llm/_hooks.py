@@ -55,7 +55,7 @@ class Implementations:
     """One hook's implementations at the moment of a call, in pluggy's call order:
     the wrappers, and the plain implementations they wrap. ``Implementations.of(name)``."""
 
-    __slots__ = ("hook_name", "wrappers", "plain")
+    __slots__ = ("hook_name", "wrappers", "plain", "callables")
 
     def __init__(self, hook_name: str, impls: list):
         self.hook_name = hook_name
@@ -64,6 +64,11 @@ class Implementations:
         impls.reverse()
         self.wrappers = [i for i in impls if _is_wrapper(i)]
         self.plain = [i for i in impls if not _is_wrapper(i)] if self.wrappers else impls
+        # (plugin name, function, picker of the arguments it names) of each plain one
+        self.callables = tuple(
+            (impl.plugin_name, impl.function, _argument_getter(impl.argnames))
+            for impl in self.plain
+        )
 
     @classmethod
     def of(cls, hook_name: str) -> "Implementations":
@@ -86,8 +91,8 @@ class Implementations:
 
     def calls(self, arguments: dict):
         """``(plugin name, answer)`` of each plain implementation, in call order."""
-        for impl in self.plain:
-            yield impl.plugin_name, call(impl, arguments)
+        for plugin_name, function, pick in self.callables:
+            yield plugin_name, function(*pick(arguments))
 
     def run(self, arguments: dict, inner: Callable[[], Any]) -> Any:
         """``inner()`` (our own loop over ``calls()``) inside the wrappers."""

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import _llm_internals
 from ._errors import GroupExitedError, HookResultError
-from ._hooks import NO_IMPLEMENTATIONS, Implementations, call, refuse_awaitable
+from ._hooks import NO_IMPLEMENTATIONS, Implementations, refuse_awaitable
 
 logger = logging.getLogger("datasette_llm")
 _HOOK = "llm_prompt_context"
@@ -119,7 +119,11 @@ class _HookContexts:
         try:
             for plugin_name, factory in self._factories:
                 context = factory(result)
-                enter, exit_ = _context_methods(plugin_name, context)
+                kind = type(context)
+                try:
+                    enter, exit_ = kind.__aenter__, kind.__aexit__
+                except AttributeError:
+                    raise _not_a_context(plugin_name, context) from None
                 result._plugin = plugin_name
                 try:
                     await enter(context)
@@ -151,18 +155,12 @@ class _HookContexts:
         return False
 
 
-def _context_methods(plugin_name: str, context):
-    """``context``'s ``__aenter__`` and ``__aexit__``, or a clear error naming the plugin."""
-    cls = type(context)
-    enter = getattr(cls, "__aenter__", None)
-    exit_ = getattr(cls, "__aexit__", None)
-    if enter is None or exit_ is None:
-        raise HookResultError(
-            _HOOK, plugin_name,
-            f"wrapper returned {type(context).__name__}, expected an async context manager "
-            "(decorate the wrapper with @contextlib.asynccontextmanager)",
-        )
-    return enter, exit_
+def _not_a_context(plugin_name: str, context) -> HookResultError:
+    return HookResultError(
+        _HOOK, plugin_name,
+        f"wrapper returned {type(context).__name__}, expected an async context manager "
+        "(decorate the wrapper with @contextlib.asynccontextmanager)",
+    )
 
 
 class _Binding:
@@ -229,10 +227,10 @@ class _Binding:
         }
         if not implementations.wrappers:
             factories = []
-            for impl in implementations.plain:
-                factory = call(impl, arguments)
+            for plugin_name, function, pick in implementations.callables:
+                factory = function(*pick(arguments))
                 if factory is not None:
-                    factories.append(_checked_factory(impl.plugin_name, factory))
+                    factories.append(_checked_factory(plugin_name, factory))
             return factories
         # Wrappers see (and may change) the list of factories, as pluggy would show it
         plugin_of: dict = {}  # id(factory) -> the plugin that returned it
