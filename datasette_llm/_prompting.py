@@ -230,7 +230,9 @@ class _Binding:
             for plugin_name, function, pick in implementations.callables:
                 factory = function(*pick(arguments))
                 if factory is not None:
-                    factories.append(_checked_factory(plugin_name, factory))
+                    if not callable(factory):
+                        _refuse_factory(plugin_name, factory)
+                    factories.append((plugin_name, factory))
             return factories
         # Wrappers see (and may change) the list of factories, as pluggy would show it
         plugin_of: dict = {}  # id(factory) -> the plugin that returned it
@@ -252,10 +254,12 @@ class _Binding:
         if raised:  # a wrapper returned instead: it may replace a denial, never swallow it
             raise raised[0]
         wrappers = ", ".join(impl.plugin_name for impl in implementations.wrappers)
-        return [
-            _checked_factory(plugin_of.get(id(factory), wrappers), factory)
-            for factory in factories or ()
-        ]
+        checked = []
+        for factory in factories or ():
+            if not callable(factory):
+                _refuse_factory(plugin_of.get(id(factory), wrappers), factory)
+            checked.append((plugin_of.get(id(factory), wrappers), factory))
+        return checked
 
     async def prompt(self, target, prompt, kwargs: dict):
         """Run one prompt on ``target`` (the model or a conversation of it) through
@@ -299,9 +303,8 @@ class _Binding:
         return chain_response
 
 
-def _checked_factory(plugin_name: str, factory) -> tuple:
-    if callable(factory):
-        return plugin_name, factory
+def _refuse_factory(plugin_name: str, factory) -> None:
+    """An ``llm_prompt_context`` answer that is not a callable: a clear error."""
     if inspect.isawaitable(factory):  # async def llm_prompt_context
         refuse_awaitable(
             _HOOK, plugin_name, factory,
