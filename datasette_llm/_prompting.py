@@ -212,11 +212,10 @@ class _Binding:
             kwargs["options"] = {**self.options, **(kwargs.get("options") or {})}
         return kwargs
 
-    def context_factories(self, prompt) -> list:
+    def context_factories(self, implementations: Implementations, prompt) -> list:
         """Call every ``llm_prompt_context`` implementation: (plugin name, factory)
         for each that takes part in this prompt, in call order."""
-        implementations = Implementations.of(_HOOK)
-        if implementations is NO_IMPLEMENTATIONS:  # the common case: an identity test
+        if implementations is NO_IMPLEMENTATIONS:
             return []
         arguments = {
             "datasette": self.datasette,
@@ -269,32 +268,34 @@ class _Binding:
             if group.exited:
                 self.check_usable("model")
             group.prompt_count += 1
-        factories = self.context_factories(prompt)
         adds = self.key is not None or self.options
-        if factories:
-            result = PromptResult(self.purpose, group)
-            async with _HookContexts(factories, result):
-                # The wrappers may have awaited: the group may have exited meanwhile
-                if group is not None and group.exited:
-                    self.check_usable("model")
-                response = target.prompt(
-                    prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs)
-                )
-                _llm_internals.replace_reply(response, _refused_reply)
-                await result._add_response(response)
-                if group is not None:  # before the wrappers exit (they may await)
-                    await group._track(response)
-        else:
-            response = target.prompt(prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs))
+        implementations = Implementations.of(_HOOK)
+        if implementations is NO_IMPLEMENTATIONS:  # the common case: no hook to call
+            if adds:
+                response = target.prompt(prompt, **self.prompt_kwargs(kwargs))
+            else:  # llm's prompt() is called faster with no ** when there is nothing
+                response = target.prompt(prompt, **kwargs) if kwargs else target.prompt(prompt)
             _llm_internals.replace_reply(response, _refused_reply)
             if group is not None:
+                await group._track(response)
+            return response
+        factories = self.context_factories(implementations, prompt)
+        result = PromptResult(self.purpose, group)
+        async with _HookContexts(factories, result):
+            # The wrappers may have awaited: the group may have exited meanwhile
+            if group is not None and group.exited:
+                self.check_usable("model")
+            response = target.prompt(prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs))
+            _llm_internals.replace_reply(response, _refused_reply)
+            await result._add_response(response)
+            if group is not None:  # before the wrappers exit (they may await)
                 await group._track(response)
         return response
 
     def chain(self, target, prompt, kwargs: dict):
         """Start a chain on ``target``; its iteration runs through the hooks."""
         self.check_usable("model")
-        factories = self.context_factories(prompt)
+        factories = self.context_factories(Implementations.of(_HOOK), prompt)
         chain_response = target.chain(prompt, **self.chain_kwargs(kwargs))
         if self.group is not None:
             self.group.prompt_count += 1
