@@ -75,8 +75,12 @@ class Implementations:
         """The hook's implementations now. Sorted once per set of implementations (the
         same HookImpl objects in the same order give the same answer; registering or
         unregistering a plugin changes the set), since this runs on every prompt."""
-        impls = hook_caller(hook_name).get_hookimpls()
-        if not impls:  # the common case on the prompt path: one shared empty answer
+        return cls.sorted(hook_name, hook_caller(hook_name).get_hookimpls())
+
+    @classmethod
+    def sorted(cls, hook_name: str, impls: list) -> "Implementations":
+        """``impls`` (a fresh ``HookCaller.get_hookimpls()`` list of the hook) in call order."""
+        if not impls:  # one shared empty answer
             return NO_IMPLEMENTATIONS
         key = (hook_name, *impls)
         found = _sorted.get(key)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import _llm_internals
 from ._errors import GroupExitedError, HookResultError
-from ._hooks import NO_IMPLEMENTATIONS, Implementations, refuse_awaitable
+from ._hooks import NO_IMPLEMENTATIONS, Implementations, hook_caller, refuse_awaitable
 
 logger = logging.getLogger("datasette_llm")
 _HOOK = "llm_prompt_context"
@@ -169,9 +169,12 @@ class _Binding:
     wrapped classes, whose ``__getattr__`` (delegation to llm's model) makes every
     attribute read slower: this runs on every prompt."""
 
-    __slots__ = ("datasette", "model", "purpose", "actor", "key", "options", "group")
+    __slots__ = ("datasette", "model", "purpose", "actor", "key", "options", "group", "hook")
 
     def __init__(self, datasette, model, purpose, actor, key, options: Mapping, group):
+        # pluggy's HookCaller of llm_prompt_context: the same object for good, whose
+        # implementations are asked for on each prompt (plugins come and go)
+        self.hook = hook_caller(_HOOK)
         self.datasette = datasette
         self.model = model
         self.purpose = purpose
@@ -269,8 +272,8 @@ class _Binding:
                 self.check_usable("model")
             group.prompt_count += 1
         adds = self.key is not None or self.options
-        implementations = Implementations.of(_HOOK)
-        if implementations is NO_IMPLEMENTATIONS:  # the common case: no hook to call
+        impls = self.hook.get_hookimpls()
+        if not impls:  # the common case: nobody implements the hook
             if adds:
                 response = target.prompt(prompt, **self.prompt_kwargs(kwargs))
             else:  # llm's prompt() is called faster with no ** when there is nothing
@@ -279,7 +282,7 @@ class _Binding:
             if group is not None:
                 await group._track(response)
             return response
-        factories = self.context_factories(implementations, prompt)
+        factories = self.context_factories(Implementations.sorted(_HOOK, impls), prompt)
         result = PromptResult(self.purpose, group)
         async with _HookContexts(factories, result):
             # The wrappers may have awaited: the group may have exited meanwhile
