@@ -218,7 +218,7 @@ def section(results, downstream, when: str = "") -> str:
     rows = env_rows(results) if results else []
     table = grid(rows) if rows else ""
     if table:
-        parts.append("Datasette and llm, crossed (✅: the whole suite passed):\n\n" + table + "\n")
+        parts.append("Datasette and llm, crossed (✅: the whole suite passed; –: not in the CI matrix, run on demand, for example `tox -e ds065-llmmid`):\n\n" + table + "\n")
         parts.append(
             "Python 3.10 and 3.13 are tested too (3.12 on demand: `tox -e py312`). llm 0.31 to 0.33 are left out: they rebuild "
             "a pydantic class per OpenAI model on every listing (0.3 to 0.9 s), too slow to "
