@@ -274,10 +274,7 @@ class _Binding:
         adds = self.key is not None or self.options
         impls = self.hook.get_hookimpls()
         if not impls:  # the common case: nobody implements the hook
-            if adds:
-                response = target.prompt(prompt, **self.prompt_kwargs(kwargs))
-            else:  # llm's prompt() is called faster with no ** when there is nothing
-                response = target.prompt(prompt, **kwargs) if kwargs else target.prompt(prompt)
+            response = target.prompt(prompt, **(self.prompt_kwargs(kwargs) if adds else kwargs))
             _llm_internals.replace_reply(response, _refused_reply)
             if group is not None:
                 await group._track(response)
