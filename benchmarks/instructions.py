@@ -1,7 +1,8 @@
 """Instructions per operation, ours against raw llm, counted by valgrind.
 
 CPU time on a shared machine moves by a few percent from run to run; the number of
-instructions a piece of Python executes does not. This runs each operation under
+instructions a piece of Python executes moves by about 1% (llm gives each response
+its random ID). This runs each operation under
 ``valgrind --tool=callgrind`` twice (``--small`` and ``--large`` times in one process)
 and divides the difference by the difference in counts, so that start-up cancels out:
 
