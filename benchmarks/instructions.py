@@ -2,9 +2,9 @@
 
 CPU time on a shared machine moves by a few percent from run to run; the number of
 instructions a piece of Python executes moves by about 1% (llm gives each response
-its random ID). This runs each operation under
-``valgrind --tool=callgrind`` twice (``--small`` and ``--large`` times in one process)
-and divides the difference by the difference in counts, so that start-up cancels out:
+its random ID). This runs each operation under ``valgrind --tool=callgrind`` twice,
+a small and a large number of times (one process each, see ``SIZES``), and divides the
+difference in instructions by the difference in repeats, so that start-up cancels out:
 
     python benchmarks/instructions.py                  # every row, a few minutes
     python benchmarks/instructions.py --only prompt
