@@ -72,11 +72,10 @@ class PurposeConfig:
 class CheckState:
     """Checks of one parsed config against installed models, done once each:
     ``options``: (config path, model ``Options`` class) pairs validated; ``warned``:
-    the config's warnings were logged; ``refs_with_options``: what there is to validate."""
+    the config's warnings were logged."""
 
     options: set = field(default_factory=set)
     warned: bool = False
-    refs_with_options: Optional[tuple] = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,8 @@ class LLMConfig:
     assignments_database: Optional[str] = None
     # What _config_check has already done for this parsed config
     checks: "CheckState" = field(default_factory=lambda: CheckState(), compare=False, repr=False)
-    # Values worked out from this config alone, once (the policy's default candidates)
+    # Values worked out from this config alone, once (entries with options, the
+    # policy's default candidates)
     derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     def purpose(self, name: Optional[str]) -> Optional[PurposeConfig]:
@@ -111,9 +111,9 @@ class LLMConfig:
     @property
     def refs_with_options(self) -> tuple:
         """(path, entry) of every entry that sets options (computed once)."""
-        found = self.checks.refs_with_options
+        found = self.derived.get("refs with options")
         if found is None:
-            found = self.checks.refs_with_options = tuple(
+            found = self.derived["refs with options"] = tuple(
                 (path, ref) for path, ref in self.refs() if ref.options
             )
         return found

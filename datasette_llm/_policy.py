@@ -58,10 +58,6 @@ class Policy:
         config = self.config
         canonical = self.catalog.canonical
         purpose_config = config.purpose(purpose)
-        if config.models is None and (
-            purpose_config is None or (purpose_config.models is None and not purpose_config.blocked_models)
-        ):
-            return _NO_RULES  # no allowlist and no purpose blocklist: the common case
         allowlist = rule = None
         if purpose_config is not None and purpose_config.models is not None:
             # A purpose allowlist replaces the global one; its default model is included
@@ -191,4 +187,3 @@ def _blocked_ids(catalog: Catalog, names) -> frozenset:
 
 
 _NOTHING: frozenset = frozenset()
-_NO_RULES = PurposeRules(None, None, _NOTHING)
